@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# A real single-node Apache Kafka broker (KRaft) for the local run and the tests,
+# assembled from Apache Kafka's own jars on Maven Central and started with the JDK.
+#
+#   deploy/kafka/broker.sh fetch    download the jar set (cached in $KAFKA_LIBS)
+#   deploy/kafka/broker.sh start    fetch, format storage, start, wait until ready
+#   deploy/kafka/broker.sh stop     stop the broker started here, by its pid
+#   deploy/kafka/broker.sh status   exit 0 when the broker answers
+#
+# Settings (environment): KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (KAFKA_PORT+1),
+# KAFKA_DIR (.run/kafka-$KAFKA_PORT: data, log, pid), KAFKA_HEAP (512m),
+# KAFKA_START_TIMEOUT_S (90), KAFKA_LIBS (~/.cache/ticksmith/kafka-<version>).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")
+port=${KAFKA_PORT:-9092}
+controller_port=${KAFKA_CONTROLLER_PORT:-$((port + 1))}
+dir=${KAFKA_DIR:-$root/.run/kafka-$port}
+libs=${KAFKA_LIBS:-${XDG_CACHE_HOME:-$HOME/.cache}/ticksmith/kafka-$version}
+heap=${KAFKA_HEAP:-512m}
+timeout_s=${KAFKA_START_TIMEOUT_S:-90}
+pidfile=$dir/broker.pid
+log=$dir/server.log
+
+say() { printf 'kafka: %s\n' "$*" >&2; }
+
+fetch() {
+  if [ -f "$libs/.complete" ]; then return; fi
+  command -v mvn >/dev/null || { say "mvn not found: install Maven (apt-get install maven)"; exit 1; }
+  say "fetching Apache Kafka $version jars from Maven Central into $libs"
+  rm -rf "$libs.tmp"
+  mvn -q -B -f "$here/pom.xml" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$libs.tmp" >&2
+  rm -rf "$libs" && mv "$libs.tmp" "$libs"
+  touch "$libs/.complete"
+  say "$(find "$libs" -name '*.jar' | wc -l) jars, $(du -sh "$libs" | cut -f1)"
+}
+
+write_properties() {
+  mkdir -p "$dir/data"
+  cat >"$dir/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=localhost:$controller_port
+listeners=PLAINTEXT://localhost:$port,CONTROLLER://localhost:$controller_port
+advertised.listeners=PLAINTEXT://localhost:$port,CONTROLLER://localhost:$controller_port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$dir/data
+num.partitions=4
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=8
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.cleaner.dedupe.buffer.size=2097152
+auto.create.topics.enable=false
+PROPS
+}
+
+# As Kafka's own bin/ scripts: G1 with short pauses, a log4j2 file of our own.
+jvm=(java -Xms"$heap" -Xmx"$heap" -XX:+UseG1GC -XX:MaxGCPauseMillis=20
+  -Djava.awt.headless=true -Dkafka.logs.dir="$dir"
+  -Dlog4j2.configurationFile="$here/log4j2.properties" -cp "$libs/*")
+
+format() {
+  if [ -f "$dir/data/meta.properties" ]; then return; fi
+  local cluster_id
+  cluster_id=$("${jvm[@]}" kafka.tools.StorageTool random-uuid)
+  "${jvm[@]}" kafka.tools.StorageTool format --standalone -t "$cluster_id" \
+    -c "$dir/server.properties" >/dev/null
+}
+
+running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
+
+ready() { running && grep -q 'Kafka Server started' "$log" 2>/dev/null && port_open; }
+
+start() {
+  if running; then say "already running (pid $(cat "$pidfile")) on localhost:$port"; return; fi
+  if port_open; then say "port $port is in use by another process; set KAFKA_PORT"; exit 1; fi
+  fetch
+  write_properties
+  format
+  : >"$log"
+  local t0=$SECONDS
+  nohup "${jvm[@]}" kafka.Kafka "$dir/server.properties" >"$dir/stdout.log" 2>&1 &
+  echo $! >"$pidfile"
+  until ready; do
+    if ! running; then say "broker exited during start-up; see $log and $dir/stdout.log"; tail -20 "$dir/stdout.log" >&2; exit 1; fi
+    if ((SECONDS - t0 > timeout_s)); then say "not ready after ${timeout_s}s; see $log"; stop; exit 1; fi
+    sleep 0.2
+  done
+  say "ready on localhost:$port in $((SECONDS - t0))s (pid $(cat "$pidfile"), logs in $dir)"
+}
+
+stop() {
+  if ! running; then rm -f "$pidfile"; return; fi
+  local pid
+  pid=$(cat "$pidfile")
+  kill -TERM "$pid"
+  for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  if kill -0 "$pid" 2>/dev/null; then say "pid $pid ignored SIGTERM for 30s; killing"; kill -KILL "$pid"; fi
+  rm -f "$pidfile"
+  say "stopped (pid $pid)"
+}
+
+case "${1:-}" in
+  fetch) fetch ;;
+  start) start ;;
+  stop) stop ;;
+  status) ready ;;
+  *) echo "usage: $0 fetch|start|stop|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,3 @@
+from ticksmith.cli import main
+
+raise SystemExit(main())

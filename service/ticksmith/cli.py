@@ -1,0 +1,105 @@
+"""The `ticksmith` command: run the service, produce a synthetic market, create topics."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import uvloop
+from aiokafka import AIOKafkaProducer
+from prometheus_client import CollectorRegistry
+
+from ticksmith import __version__
+from ticksmith.config import Settings, load_settings
+from ticksmith.errors import ConfigError
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"ticksmith: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    command = {"run": _run, "produce": _produce, "topics": _topics}[args.command]
+    uvloop.run(command(settings, args))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ticksmith", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"ticksmith {__version__}")
+    parser.add_argument("--config", type=Path, help="TOML file (default: $TICKSMITH_CONFIG)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="consume ticks, build bars and indicators, serve metrics")
+    run.add_argument("--summary", action="store_true", help="print a live one-line summary")
+    produce = sub.add_parser("produce", help="write synthetic ticks to the ticks topic")
+    produce.add_argument("--symbols", type=int, default=100)
+    produce.add_argument("--rate", type=float, default=0.0, help="ticks/s; 0 = flat out")
+    produce.add_argument("--count", type=int, help="stop after this many ticks")
+    produce.add_argument("--duration", type=float, help="stop after this many seconds")
+    produce.add_argument("--seed", type=int, default=0)
+    produce.add_argument("--quiet", action="store_true", help="no progress display")
+    topics = sub.add_parser("topics", help="create the ticks and dead-letter topics if missing")
+    topics.add_argument("--partitions", type=int, help="default: kafka.topic_partitions")
+    return parser
+
+
+async def _run(settings: Settings, args: argparse.Namespace) -> None:
+    from ticksmith.app import lifespan, stop_on_signals
+    from ticksmith.summary import print_every
+
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    async with lifespan(settings, CollectorRegistry()) as service:
+        summary = asyncio.create_task(print_every(service)) if args.summary else None
+        try:
+            await service.ingestor.run(stop)
+        finally:
+            if summary is not None:
+                summary.cancel()
+    logging.getLogger("ticksmith").info("stopped cleanly")
+
+
+async def _produce(settings: Settings, args: argparse.Namespace) -> None:
+    from ticksmith.app import stop_on_signals
+    from ticksmith.produce.writer import ProduceSpec, produce
+
+    spec = ProduceSpec(
+        topic=settings.kafka.ticks_topic,
+        symbols=args.symbols,
+        rate=args.rate,
+        count=args.count,
+        duration_s=args.duration,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        acks="all",
+        linger_ms=20,
+        max_batch_size=256 * 1024,
+        compression_type=None,
+    )
+    await producer.start()
+    try:
+        sent = await produce(producer, spec, stop)
+    finally:
+        await producer.stop()
+    logging.getLogger("ticksmith").info("produced %d ticks to %s", sent, spec.topic)
+
+
+async def _topics(settings: Settings, args: argparse.Namespace) -> None:
+    from ticksmith.topics import ensure_topics
+
+    await ensure_topics(settings.kafka, args.partitions)

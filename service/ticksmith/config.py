@@ -1,0 +1,134 @@
+"""The one configuration tree: defaults ← TOML file ← TICKSMITH_* environment.
+
+Loaded and validated once at start. Nested settings are reached from the
+environment with a double underscore, e.g. ``TICKSMITH_KAFKA__BOOTSTRAP_SERVERS``.
+A bad value raises :class:`ConfigError` naming the setting and where it came from.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from ticksmith.errors import ConfigError
+
+ENV_PREFIX = "TICKSMITH_"
+CONFIG_ENV = "TICKSMITH_CONFIG"
+Positive = Annotated[int, Field(gt=0)]
+Port = Annotated[int, Field(ge=0, le=65535)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaSettings(_Section):
+    bootstrap_servers: str = "localhost:9092"
+    ticks_topic: str = Field("ticks", min_length=1)
+    dead_letter_topic: str = Field("ticks.dlq", min_length=1)
+    group_id: str = Field("ticksmith", min_length=1)
+    client_id: str = "ticksmith"
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    fetch_max_records: Positive = 20_000
+    fetch_timeout_ms: Positive = 200
+    session_timeout_ms: Positive = 10_000
+    max_record_bytes: Positive = 1_048_576
+    topic_partitions: Positive = 4
+    topic_replication_factor: Positive = 1
+
+
+class BarSettings(_Section):
+    interval_ms: Positive = 1_000
+    history_bars: Positive = 2_000
+
+
+class WindowSettings(_Section):
+    ticks_per_symbol: Positive = 1_024
+
+
+class IndicatorSettings(_Section):
+    sma_periods: tuple[Positive, ...] = (20,)
+    ema_periods: tuple[Positive, ...] = (20,)
+
+
+class CacheSettings(_Section):
+    budget_bytes: Positive = 256 * 1024 * 1024
+
+
+class HttpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: Port = 9464
+
+
+class MonitorSettings(_Section):
+    interval_ms: Positive = 1_000
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        frozen=True,
+        extra="forbid",
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        nested_model_default_partial_update=True,
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    bars: BarSettings = BarSettings()
+    window: WindowSettings = WindowSettings()
+    indicators: IndicatorSettings = IndicatorSettings()
+    cache: CacheSettings = CacheSettings()
+    http: HttpSettings = HttpSettings()
+    monitor: MonitorSettings = MonitorSettings()
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    toml_file: ClassVar[Path | None] = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=Settings.toml_file)
+        return (init_settings, env_settings, toml)
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Load, validate and return the settings; raise ConfigError naming a bad one.
+
+    The file is `path`, else $TICKSMITH_CONFIG, else none (built-in defaults).
+    """
+    raw = os.environ.get(CONFIG_ENV)
+    file = path or (Path(raw) if raw else None)
+    if file is not None and not file.is_file():
+        raise ConfigError(f"config file {file} (from --config or {CONFIG_ENV}) does not exist")
+    Settings.toml_file = file
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    except ValueError as exc:  # malformed TOML or an env value that is not valid JSON
+        raise ConfigError(f"cannot read configuration: {exc}") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = ["invalid configuration:"]
+    for err in exc.errors():
+        name = ".".join(str(part) for part in err["loc"])
+        env = ENV_PREFIX + "__".join(str(part) for part in err["loc"]).upper()
+        got = "" if err["type"] == "missing" else f" (got {err.get('input')!r})"
+        lines.append(f"  setting {name} [env {env}]: {err['msg']}{got}")
+    return "\n".join(lines)

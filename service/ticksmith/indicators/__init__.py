@@ -1,0 +1,1 @@
+"""Indicators computed from closed bars."""

@@ -1,0 +1,1 @@
+"""Watching the process from the side: metrics, memory and the garbage collector."""

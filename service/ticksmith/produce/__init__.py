@@ -1,0 +1,1 @@
+"""A synthetic market: random-walk ticks for many symbols, written to Kafka."""

@@ -1,0 +1,1 @@
+"""Authoritative in-memory state: per-symbol tick windows and time bars."""

@@ -1,0 +1,59 @@
+"""A growable ring buffer of structured rows: the store's bounded memory."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+
+class Ring:
+    """Keeps the newest `capacity` rows; grows by doubling up to it, so quiet
+    symbols cost little."""
+
+    __slots__ = ("_buf", "_capacity", "_next", "total")
+
+    def __init__(self, dtype: np.dtype[np.void], capacity: int, initial: int = 16) -> None:
+        self._capacity = capacity
+        self._buf: npt.NDArray[np.void] = np.empty(min(initial, capacity), dtype=dtype)
+        self._next = 0  # write position once the buffer is full-size and wrapping
+        self.total = 0  # rows ever appended
+
+    def __len__(self) -> int:
+        return min(self.total, self._capacity)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._buf.nbytes)
+
+    def extend(self, rows: npt.NDArray[np.void]) -> None:
+        rows = rows[-self._capacity :]
+        self._grow(len(self) + len(rows))
+        n = len(rows)
+        start = self._next
+        end = start + n
+        size = len(self._buf)
+        if end <= size:
+            self._buf[start:end] = rows
+        else:
+            split = size - start
+            self._buf[start:] = rows[:split]
+            self._buf[: n - split] = rows[split:]
+        self._next = end % size
+        self.total += len(rows)
+
+    def _grow(self, needed: int) -> None:
+        size = len(self._buf)
+        if needed <= size or size == self._capacity:
+            return
+        ordered = self.to_array()
+        new_size = min(self._capacity, max(needed, 2 * size))
+        self._buf = np.empty(new_size, dtype=self._buf.dtype)
+        self._buf[: len(ordered)] = ordered
+        self._next = len(ordered) % new_size
+
+    def to_array(self) -> npt.NDArray[np.void]:
+        """The kept rows, oldest first, as a new array."""
+        n = len(self)
+        if n < len(self._buf) or self._next == 0:
+            return self._buf[:n].copy() if n < len(self._buf) else self._buf.copy()
+        return np.concatenate((self._buf[self._next :], self._buf[: self._next]))

@@ -1,0 +1,53 @@
+"""Shared value types for ticks on the ingest path: a batch is columns, not objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+SIDES = ("B", "S")  # side codes: index in this tuple
+
+
+@dataclass(frozen=True, slots=True)
+class TickBatch:
+    """Ticks decoded from one fetch, in partition order, as aligned columns.
+
+    `partition` and `offset` say which record each tick came from, so effects can
+    be traced back to offsets (a binary record may carry many ticks).
+    """
+
+    symbol: npt.NDArray[np.object_]
+    ts_ns: npt.NDArray[np.int64]
+    price: npt.NDArray[np.float64]
+    size: npt.NDArray[np.float64]
+    side: npt.NDArray[np.int8]
+    partition: npt.NDArray[np.int32]
+    offset: npt.NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return len(self.ts_ns)
+
+    def take(self, index: npt.NDArray[np.intp] | npt.NDArray[np.bool_]) -> TickBatch:
+        return TickBatch(
+            symbol=self.symbol[index],
+            ts_ns=self.ts_ns[index],
+            price=self.price[index],
+            size=self.size[index],
+            side=self.side[index],
+            partition=self.partition[index],
+            offset=self.offset[index],
+        )
+
+    @classmethod
+    def empty(cls) -> TickBatch:
+        return cls(
+            symbol=np.empty(0, dtype=object),
+            ts_ns=np.empty(0, dtype=np.int64),
+            price=np.empty(0, dtype=np.float64),
+            size=np.empty(0, dtype=np.float64),
+            side=np.empty(0, dtype=np.int8),
+            partition=np.empty(0, dtype=np.int32),
+            offset=np.empty(0, dtype=np.int64),
+        )

@@ -1,0 +1,46 @@
+"""Create the topics ticksmith reads and writes, if they do not exist yet."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+
+from ticksmith.config import KafkaSettings
+
+
+async def ensure_topics(
+    kafka: KafkaSettings, partitions: int | None = None, timeout_s: float = 60
+) -> None:
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=kafka.bootstrap_servers, client_id=kafka.client_id
+    )
+    await _start(admin, timeout_s)
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [kafka.ticks_topic, kafka.dead_letter_topic]
+        new = [
+            NewTopic(name, partitions or kafka.topic_partitions, kafka.topic_replication_factor)
+            for name in wanted
+            if name not in existing
+        ]
+        if new:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(new)
+    finally:
+        await admin.close()
+
+
+async def _start(admin: AIOKafkaAdminClient, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            await admin.start()
+            return
+        except KafkaConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
