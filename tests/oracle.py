@@ -36,5 +36,7 @@ def assert_bars_equal(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
     sums added in a different order, to 1e-12 relative."""
     assert list(actual.index) == list(expected.index)
     exact = [c for c in BAR_COLUMNS if c != "vwap"]
-    pd.testing.assert_frame_equal(actual[exact], expected[exact], check_exact=True, check_dtype=False)
+    pd.testing.assert_frame_equal(
+        actual[exact], expected[exact], check_exact=True, check_dtype=False
+    )
     np.testing.assert_allclose(actual["vwap"], expected["vwap"], rtol=1e-12, atol=0)

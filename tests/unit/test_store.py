@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pandas as pd
 from hypothesis import given, settings
@@ -38,9 +40,9 @@ def to_batch(t: pd.DataFrame) -> TickBatch:
 def store_bars(store: Store) -> pd.DataFrame:
     frames = {s: store.bars_frame(s) for s in store.symbols()}
     out = pd.concat(frames, names=["symbol", "start"])
-    out.index = out.index.set_levels(
-        out.index.levels[1].as_unit("ns").asi8, level=1
-    ).rename(["symbol", "start_ns"])
+    out.index = out.index.set_levels(out.index.levels[1].as_unit("ns").asi8, level=1).rename(
+        ["symbol", "start_ns"]
+    )
     return out
 
 
@@ -58,7 +60,7 @@ def test_bars_equal_offline_recomputation_however_the_stream_is_batched(
     store = Store(interval_ns=INTERVAL, history_bars=10_000, ticks_per_symbol=64)
     edges = sorted({0, n, *(c for c in cuts if c < n)})
     closed = 0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         result = store.apply(to_batch(ticks.iloc[lo:hi]))
         assert not result.late.any()
         closed += result.bars_closed
@@ -73,7 +75,9 @@ def test_a_tick_older_than_the_forming_bar_is_late_and_changes_nothing() -> None
     store = Store(interval_ns=INTERVAL, history_bars=100, ticks_per_symbol=8)
     store.apply(to_batch(make_ticks(1, 50, 1)))
     before = store.bars_frame("S0").copy()
-    old = pd.DataFrame({"symbol": ["S0", "S0"], "ts": [0, 10**9], "price": [1.0, 2.0], "size": [1.0, 1.0]})
+    old = pd.DataFrame(
+        {"symbol": ["S0", "S0"], "ts": [0, 10**9], "price": [1.0, 2.0], "size": [1.0, 1.0]}
+    )
     result = store.apply(to_batch(old))
     assert result.late.tolist() == [True, False]
     pd.testing.assert_frame_equal(store.bars_frame("S0").iloc[: len(before)], before)
@@ -83,7 +87,11 @@ def test_dropping_a_partition_forgets_only_its_symbols() -> None:
     store = Store(interval_ns=INTERVAL, history_bars=100, ticks_per_symbol=8)
     batch = to_batch(make_ticks(2, 100, 4))
     parts = np.where(batch.symbol == "S0", 1, 0).astype(np.int32)
-    store.apply(TickBatch(batch.symbol, batch.ts_ns, batch.price, batch.size, batch.side, parts, batch.offset))
+    store.apply(
+        TickBatch(
+            batch.symbol, batch.ts_ns, batch.price, batch.size, batch.side, parts, batch.offset
+        )
+    )
     assert store.drop_partitions([1]) == ["S0"]
     assert store.symbols() == ["S1", "S2", "S3"]
 

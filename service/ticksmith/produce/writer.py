@@ -11,7 +11,7 @@ import pandas as pd
 from aiokafka import AIOKafkaProducer
 
 from ticksmith.ingest.json_codec import encode_tick
-from ticksmith.produce.market import Market
+from ticksmith.produce.market import Market, symbol_names
 
 CHUNK = 2_000
 
@@ -45,9 +45,11 @@ async def send_all(
 
 async def produce(producer: AIOKafkaProducer, spec: ProduceSpec, stop: asyncio.Event) -> int:
     """Write ticks until the count, the duration or `stop`; return how many were acknowledged."""
-    from ticksmith.produce.market import symbol_names
-
-    market = Market(symbol_names(spec.symbols), seed=spec.seed)
+    # Paced: event time follows the wall clock. Flat out: a synthetic 1 ms clock.
+    spacing_ns = int(1e9 / spec.rate) if spec.rate > 0 else 1_000_000
+    market = Market(
+        symbol_names(spec.symbols), seed=spec.seed, start_ns=time.time_ns(), spacing_ns=spacing_ns
+    )
     started = time.monotonic()
     sent = 0
     while not stop.is_set() and not _done(spec, sent, time.monotonic() - started):

@@ -1,0 +1,48 @@
+# ticksmith: `make run` runs the service end to end, `make test` runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+KAFKA_PORT ?= 9092
+TEST_KAFKA_PORT ?= 19092
+DURATION ?=
+SYMBOLS ?= 500
+RATE ?= 20000
+PYTEST_ARGS ?=
+
+.PHONY: install run test lint typecheck bench kafka-start kafka-stop clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test,dev,bench]'
+	touch $@
+
+run: install
+	KAFKA_PORT=$(KAFKA_PORT) SYMBOLS=$(SYMBOLS) RATE=$(RATE) PATH="$(CURDIR)/$(BIN):$$PATH" \
+		deploy/run-local.sh $(DURATION)
+
+test: install
+	KAFKA_PORT=$(TEST_KAFKA_PORT) deploy/kafka/broker.sh start
+	status=0; TICKSMITH_TEST_KAFKA_PORT=$(TEST_KAFKA_PORT) $(BIN)/pytest $(PYTEST_ARGS) || status=$$?; \
+		KAFKA_PORT=$(TEST_KAFKA_PORT) deploy/kafka/broker.sh stop; exit $$status
+
+lint: install
+	$(BIN)/ruff check service tests bench
+	$(BIN)/ruff format --check service tests bench
+
+BENCHES := $(patsubst bench/%.py,%,$(wildcard bench/*.py))
+bench: $(addprefix bench-,$(BENCHES))
+
+bench-%: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/$*.py
+
+kafka-start:
+	KAFKA_PORT=$(KAFKA_PORT) deploy/kafka/broker.sh start
+
+kafka-stop:
+	KAFKA_PORT=$(KAFKA_PORT) deploy/kafka/broker.sh stop
+
+clean:
+	rm -rf $(VENV) .run build dist service/*.egg-info

@@ -1,0 +1,155 @@
+"""Fixtures for tests that cross the real local Kafka broker.
+
+The broker is started by the project's own script (deploy/kafka/broker.sh) on
+TICKSMITH_TEST_KAFKA_PORT (default 19092) and stopped at the end of the session
+if this session started it. A broker that cannot start fails the run; nothing
+here skips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from prometheus_client.parser import text_string_to_metric_families
+
+from ticksmith.config import HttpSettings, KafkaSettings, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+BROKER = ROOT / "deploy" / "kafka" / "broker.sh"
+PORT = int(os.environ.get("TICKSMITH_TEST_KAFKA_PORT", "19092"))
+
+
+def _broker(command: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KAFKA_PORT": str(PORT)}
+    return subprocess.run([str(BROKER), command], env=env, text=True, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    was_running = _broker("status").returncode == 0
+    if not was_running:
+        started = _broker("start")
+        assert started.returncode == 0, f"local broker did not start:\n{started.stderr}"
+    yield f"localhost:{PORT}"
+    if not was_running:
+        _broker("stop")
+
+
+@pytest.fixture(scope="session")
+async def admin(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
+    client = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await client.start()
+    yield client
+    await client.close()
+
+
+TopicFactory = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture
+def topic_factory(admin: AIOKafkaAdminClient) -> TopicFactory:
+    async def create(prefix: str = "t", partitions: int = 4) -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+        await admin.create_topics([NewTopic(name, partitions, replication_factor=1)])
+        await wait_for(lambda: _has_leaders(admin, name, partitions), what=f"topic {name}")
+        return name
+
+    return create
+
+
+async def _has_leaders(admin: AIOKafkaAdminClient, name: str, partitions: int) -> bool:
+    described = await admin.describe_topics([name])
+    parts = described[0].get("partitions", []) if described else []
+    return len(parts) == partitions and all(p.get("leader", -1) >= 0 for p in parts)
+
+
+@pytest.fixture
+async def settings_factory(
+    kafka_bootstrap: str, topic_factory: TopicFactory
+) -> Callable[..., Awaitable[Settings]]:
+    async def make(partitions: int = 4, **kafka: object) -> Settings:
+        Settings.toml_file = None
+        ticks = await topic_factory("ticks", partitions)
+        dlq = await topic_factory("dlq", 1)
+        base = KafkaSettings(
+            bootstrap_servers=kafka_bootstrap,
+            ticks_topic=ticks,
+            dead_letter_topic=dlq,
+            group_id=f"g-{ticks}",
+            fetch_timeout_ms=100,
+        )
+        kafka = {"topic_partitions": partitions, **kafka}
+        return Settings(kafka=base.model_copy(update=kafka), http=HttpSettings(port=0))
+
+    return make
+
+
+@pytest.fixture
+async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
+    p = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", linger_ms=10)
+    await p.start()
+    yield p
+    await p.stop()
+
+
+async def wait_for(
+    condition: Callable[[], Awaitable[bool]], what: str, timeout_s: float = 60.0
+) -> None:
+    """Poll `condition` until true; fail naming `what` after the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(partitions)])
+        return {tp.partition: off for tp, off in ends.items()}
+    finally:
+        await consumer.stop()
+
+
+async def committed_offsets(admin: AIOKafkaAdminClient, group: str) -> dict[int, int]:
+    offsets = await admin.list_consumer_group_offsets(group)
+    return {tp.partition: meta.offset for tp, meta in offsets.items()}
+
+
+async def read_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 60.0) -> list:  # type: ignore[type-arg]
+    """Every record of `topic` from the beginning, waiting until `expected` arrived."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    records: list = []  # type: ignore[type-arg]
+    try:
+        deadline = time.monotonic() + timeout_s
+        while len(records) < expected and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            records += [r for rs in batch.values() for r in rs]
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def scrape(port: int) -> dict[str, float]:
+    """GET /metrics: the sum of every sample of each series, by sample name."""
+    url = f"http://127.0.0.1:{port}/metrics"
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        text = await response.text()
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+    return totals

@@ -1,0 +1,70 @@
+"""`ticksmith` as a user starts it: a real process against the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from tests.integration.conftest import scrape, wait_for
+from ticksmith.config import Settings
+from ticksmith.produce.market import Market, symbol_names
+from ticksmith.produce.writer import encode_chunk, send_all
+
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
+
+
+def service_env(settings: Settings, port: int) -> dict[str, str]:
+    k = settings.kafka
+    return {
+        **os.environ,
+        "TICKSMITH_KAFKA__BOOTSTRAP_SERVERS": k.bootstrap_servers,
+        "TICKSMITH_KAFKA__TICKS_TOPIC": k.ticks_topic,
+        "TICKSMITH_KAFKA__DEAD_LETTER_TOPIC": k.dead_letter_topic,
+        "TICKSMITH_KAFKA__GROUP_ID": k.group_id,
+        "TICKSMITH_HTTP__PORT": str(port),
+    }
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_run_stops_cleanly_on_signal(
+    sig: signal.Signals,
+    settings_factory: Callable[..., Awaitable[Settings]],
+    producer: AIOKafkaProducer,
+    unused_tcp_port: int,
+) -> None:
+    settings = await settings_factory(partitions=2)
+    ticks = Market(symbol_names(5), seed=1).chunk(2_000)
+    await send_all(producer, settings.kafka.ticks_topic, encode_chunk(ticks))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ticksmith",
+        "run",
+        env=service_env(settings, unused_tcp_port),
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+
+        async def all_consumed() -> bool:
+            with contextlib.suppress(aiohttp.ClientError):
+                metrics = await scrape(unused_tcp_port)
+                return metrics.get("ticksmith_ticks_consumed_total") == len(ticks)
+            return False
+
+        await wait_for(all_consumed, "the service to consume every tick")
+        proc.send_signal(sig)
+        await asyncio.wait_for(proc.wait(), 20)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    stderr = (await proc.stderr.read()).decode() if proc.stderr else ""
+    assert proc.returncode == 0, stderr
+    assert "stopped cleanly" in stderr

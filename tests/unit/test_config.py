@@ -1,0 +1,73 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ticksmith.config import Settings, load_settings
+from ticksmith.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("TICKSMITH_"):
+            monkeypatch.delenv(name)
+
+
+def test_the_shipped_config_file_holds_exactly_the_defaults() -> None:
+    assert load_settings(ROOT / "config" / "ticksmith.toml") == load_settings()
+
+
+def test_environment_overrides_the_file_one_setting_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TICKSMITH_KAFKA__BOOTSTRAP_SERVERS", "broker:29092")
+    monkeypatch.setenv("TICKSMITH_INDICATORS__SMA_PERIODS", "[5, 50]")
+    settings = load_settings(ROOT / "config" / "ticksmith.toml")
+    assert settings.kafka.bootstrap_servers == "broker:29092"
+    assert settings.kafka.group_id == "ticksmith"
+    assert settings.indicators.sma_periods == (5, 50)
+
+
+def test_a_bad_value_in_the_file_is_named(tmp_path: Path) -> None:
+    file = tmp_path / "bad.toml"
+    file.write_text('[kafka]\nauto_offset_reset = "middle"\n')
+    with pytest.raises(
+        ConfigError, match=r"setting kafka\.auto_offset_reset .*'earliest' or 'latest'"
+    ):
+        load_settings(file)
+
+
+def test_an_unknown_setting_is_refused_not_ignored(tmp_path: Path) -> None:
+    file = tmp_path / "typo.toml"
+    file.write_text("[bars]\ninterval_sec = 5\n")
+    with pytest.raises(ConfigError, match=r"setting bars\.interval_sec"):
+        load_settings(file)
+
+
+def test_a_missing_config_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml")
+
+
+def test_settings_are_frozen() -> None:
+    settings: Settings = load_settings()
+    with pytest.raises(ValueError):
+        settings.log_level = "DEBUG"  # type: ignore[misc]
+
+
+def test_a_bad_setting_stops_start_up_naming_it() -> None:
+    env = {**os.environ, "TICKSMITH_BARS__INTERVAL_MS": "-5"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "ticksmith", "run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "bars.interval_ms" in proc.stderr and "TICKSMITH_BARS__INTERVAL_MS" in proc.stderr
