@@ -89,7 +89,8 @@ start() {
   write_properties
   format
   : >"$log"
-  local t0=$SECONDS
+  local t0=$SECONDS t0_ms
+  t0_ms=$(date +%s%3N)
   nohup "${jvm[@]}" kafka.Kafka "$dir/server.properties" >"$dir/stdout.log" 2>&1 &
   echo $! >"$pidfile"
   until ready; do
@@ -97,7 +98,7 @@ start() {
     if ((SECONDS - t0 > timeout_s)); then say "not ready after ${timeout_s}s; see $log"; stop; exit 1; fi
     sleep 0.2
   done
-  say "ready on localhost:$port in $((SECONDS - t0))s (pid $(cat "$pidfile"), logs in $dir)"
+  say "ready on localhost:$port in $(($(date +%s%3N) - t0_ms)) ms (pid $(cat "$pidfile"), logs in $dir)"
 }
 
 stop() {

@@ -21,10 +21,12 @@ from prometheus_client import CollectorRegistry
 from ticksmith.api.server import make_app
 from ticksmith.cache.proxy_cache import ProxyCache
 from ticksmith.cache.sources import IndicatorSource, TickSource
-from ticksmith.config import Settings
-from ticksmith.ingest.consumer import Ingestor
+from ticksmith.config import KafkaSettings, Settings
+from ticksmith.errors import MissingTopic
+from ticksmith.ingest.consumer import FetchSettings, Ingestor
 from ticksmith.ingest.dead_letter import DeadLetters
 from ticksmith.monitor.metrics import Metrics
+from ticksmith.output import Publisher
 from ticksmith.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -87,13 +89,13 @@ async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIter
         )
         ingestor = Ingestor(
             consumer,
+            Publisher(producer, k.output_topic, settings.bars.interval_ms),
             DeadLetters(producer, k.dead_letter_topic, metrics),
             store,
             metrics,
+            fetch=FetchSettings(k.fetch_max_records, k.fetch_timeout_ms),
+            ingest=settings.ingest,
             interval_label=f"{settings.bars.interval_ms}ms",
-            max_records=k.fetch_max_records,
-            fetch_timeout_ms=k.fetch_timeout_ms,
-            max_record_bytes=k.max_record_bytes,
             on_revoked=cache.drop_symbols,
         )
         http = web.AppRunner(
@@ -102,7 +104,7 @@ async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIter
                 store,
                 cache,
                 settings.bars.interval_ms,
-                ready=lambda: bool(ingestor.assigned),
+                ready=lambda: bool(ingestor.assigned) and not ingestor.warming_up,
             )
         )
         await http.setup()
@@ -114,6 +116,7 @@ async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIter
         stack.push_async_callback(producer.stop)
         await consumer.start()
         stack.push_async_callback(consumer.stop)
+        await require_topics(consumer, k)
         consumer.subscribe(topics=[k.ticks_topic], listener=ingestor)
         log.info("serving metrics on http://%s:%d/metrics", settings.http.host, port)
         yield Service(settings, metrics, store, cache, ingestor, port)
@@ -124,6 +127,19 @@ async def run(settings: Settings, registry: CollectorRegistry, stop: asyncio.Eve
     async with lifespan(settings, registry) as service:
         await service.ingestor.run(stop)
     return service
+
+
+async def require_topics(consumer: AIOKafkaConsumer, kafka: KafkaSettings) -> None:
+    """Fail start-up, naming the setting, when a topic is missing: producing to a
+    missing topic would otherwise stall the first batch until a timeout."""
+    existing = await consumer.topics()
+    for setting in ("ticks_topic", "dead_letter_topic", "output_topic"):
+        topic = getattr(kafka, setting)
+        if topic not in existing:
+            raise MissingTopic(
+                f"kafka.{setting}: topic {topic!r} does not exist on {kafka.bootstrap_servers};"
+                " create it (`ticksmith topics`) or fix the setting"
+            )
 
 
 def stop_on_signals(stop: asyncio.Event) -> None:

@@ -14,7 +14,8 @@ from prometheus_client import CollectorRegistry
 
 from ticksmith import __version__
 from ticksmith.config import Settings, load_settings
-from ticksmith.errors import ConfigError
+from ticksmith.errors import ConfigError, TicksmithError
+from ticksmith.produce.writer import FORMATS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +31,11 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     command = {"run": _run, "produce": _produce, "topics": _topics}[args.command]
-    uvloop.run(command(settings, args))
+    try:
+        uvloop.run(command(settings, args))
+    except TicksmithError as exc:
+        print(f"ticksmith: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -47,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     produce.add_argument("--count", type=int, help="stop after this many ticks")
     produce.add_argument("--duration", type=float, help="stop after this many seconds")
     produce.add_argument("--seed", type=int, default=0)
+    produce.add_argument("--format", choices=FORMATS, default="json", dest="fmt")
+    produce.add_argument(
+        "--batch-size", type=int, default=100, help="ticks per record for binary-batch"
+    )
     produce.add_argument("--quiet", action="store_true", help="no progress display")
     topics = sub.add_parser("topics", help="create the ticks and dead-letter topics if missing")
     topics.add_argument("--partitions", type=int, help="default: kafka.topic_partitions")
@@ -81,6 +90,8 @@ async def _produce(settings: Settings, args: argparse.Namespace) -> None:
         duration_s=args.duration,
         seed=args.seed,
         progress=not args.quiet,
+        fmt=args.fmt,
+        batch_size=args.batch_size,
     )
     stop = asyncio.Event()
     stop_on_signals(stop)

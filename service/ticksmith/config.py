@@ -24,6 +24,7 @@ from ticksmith.errors import ConfigError
 ENV_PREFIX = "TICKSMITH_"
 CONFIG_ENV = "TICKSMITH_CONFIG"
 Positive = Annotated[int, Field(gt=0)]
+NonNegative = Annotated[int, Field(ge=0)]
 Port = Annotated[int, Field(ge=0, le=65535)]
 
 
@@ -41,9 +42,16 @@ class KafkaSettings(_Section):
     fetch_max_records: Positive = 20_000
     fetch_timeout_ms: Positive = 200
     session_timeout_ms: Positive = 10_000
-    max_record_bytes: Positive = 1_048_576
+    output_topic: str = Field("indicators", min_length=1)
     topic_partitions: Positive = 4
     topic_replication_factor: Positive = 1
+
+
+class IngestSettings(_Section):
+    max_record_bytes: Positive = 1_048_576
+    max_future_skew_ms: Positive = 3_600_000
+    replay_lookback_records: NonNegative = 100_000
+    replay_lookback_ms: NonNegative = 0
 
 
 class BarSettings(_Section):
@@ -83,6 +91,7 @@ class Settings(BaseSettings):
     )
 
     kafka: KafkaSettings = KafkaSettings()
+    ingest: IngestSettings = IngestSettings()
     bars: BarSettings = BarSettings()
     window: WindowSettings = WindowSettings()
     indicators: IndicatorSettings = IndicatorSettings()

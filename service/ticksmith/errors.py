@@ -7,3 +7,7 @@ class TicksmithError(Exception):
 
 class ConfigError(TicksmithError):
     """A setting is missing or invalid; the message names the setting."""
+
+
+class MissingTopic(TicksmithError):
+    """A configured topic does not exist on the cluster."""

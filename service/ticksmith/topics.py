@@ -21,7 +21,7 @@ async def ensure_topics(
     await _start(admin, timeout_s)
     try:
         existing = set(await admin.list_topics())
-        wanted = [kafka.ticks_topic, kafka.dead_letter_topic]
+        wanted = [kafka.ticks_topic, kafka.dead_letter_topic, kafka.output_topic]
         new = [
             NewTopic(name, partitions or kafka.topic_partitions, kafka.topic_replication_factor)
             for name in wanted

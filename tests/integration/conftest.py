@@ -81,10 +81,12 @@ async def settings_factory(
         Settings.toml_file = None
         ticks = await topic_factory("ticks", partitions)
         dlq = await topic_factory("dlq", 1)
+        out = await topic_factory("out", partitions)
         base = KafkaSettings(
             bootstrap_servers=kafka_bootstrap,
             ticks_topic=ticks,
             dead_letter_topic=dlq,
+            output_topic=out,
             group_id=f"g-{ticks}",
             fetch_timeout_ms=100,
         )

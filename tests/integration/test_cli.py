@@ -22,15 +22,9 @@ pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
 
 
 def service_env(settings: Settings, port: int) -> dict[str, str]:
-    k = settings.kafka
-    return {
-        **os.environ,
-        "TICKSMITH_KAFKA__BOOTSTRAP_SERVERS": k.bootstrap_servers,
-        "TICKSMITH_KAFKA__TICKS_TOPIC": k.ticks_topic,
-        "TICKSMITH_KAFKA__DEAD_LETTER_TOPIC": k.dead_letter_topic,
-        "TICKSMITH_KAFKA__GROUP_ID": k.group_id,
-        "TICKSMITH_HTTP__PORT": str(port),
-    }
+    """The environment that points a `ticksmith` process at these settings' topics."""
+    kafka = {f"TICKSMITH_KAFKA__{k.upper()}": str(v) for k, v in settings.kafka}
+    return {**os.environ, **kafka, "TICKSMITH_HTTP__PORT": str(port)}
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -59,7 +53,13 @@ async def test_run_stops_cleanly_on_signal(
                 return metrics.get("ticksmith_ticks_consumed_total") == len(ticks)
             return False
 
-        await wait_for(all_consumed, "the service to consume every tick")
+        try:
+            await wait_for(all_consumed, "the service to consume every tick")
+        except AssertionError:
+            if proc.returncode is None:
+                proc.kill()
+            err = await proc.stderr.read() if proc.stderr else b""
+            raise AssertionError(err.decode()[-3000:]) from None
         proc.send_signal(sig)
         await asyncio.wait_for(proc.wait(), 20)
     finally:

@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import aiohttp
+import msgspec
 import numpy as np
 import pandas as pd
 import pytest
 import talib
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CollectorRegistry
 
@@ -23,6 +24,7 @@ from tests.integration.conftest import (
     wait_for,
 )
 from tests.oracle import assert_bars_equal, offline_bars
+from ticksmith import output
 from ticksmith.app import Service, lifespan
 from ticksmith.config import Settings
 from ticksmith.produce.market import Market, symbol_names
@@ -51,6 +53,14 @@ async def caught_up(admin: AIOKafkaAdminClient, settings: Settings) -> bool:
     return committed == {p: end for p, end in ends.items() if end > 0}
 
 
+def output_frame(records: list[ConsumerRecord[bytes, bytes]]) -> pd.DataFrame:
+    """Published bar records as a frame indexed like the oracle's, in (symbol, start) order."""
+    rows = [msgspec.structs.asdict(output.decode(r.value)) for r in records]
+    frame = pd.DataFrame(rows).set_index(["symbol", "start_ns"]).sort_index()
+    frame["vwap"] = frame["vwap"].astype(float)
+    return frame
+
+
 def store_bars(service: Service) -> pd.DataFrame:
     frames = {s: service.store.bars_frame(s) for s in service.store.symbols()}
     out = pd.concat(frames, names=["symbol", "start"])
@@ -65,6 +75,7 @@ async def test_known_ticks_for_60_symbols_become_exactly_the_offline_bars(
     settings_factory: SettingsFactory, producer: AIOKafkaProducer, admin: AIOKafkaAdminClient
 ) -> None:
     settings = await settings_factory(partitions=4)
+    k = settings.kafka
     ticks = Market(symbol_names(60), seed=7, spacing_ns=2_000_000).chunk(30_000)
     await send_all(producer, settings.kafka.ticks_topic, encode_chunk(ticks))
     expected = offline_bars(ticks, settings.bars.interval_ms * 1_000_000)
@@ -76,9 +87,13 @@ async def test_known_ticks_for_60_symbols_become_exactly_the_offline_bars(
         assert_bars_equal(store_bars(service).loc[expected.index], expected)
         assert len(store_bars(service)) == len(expected)
 
+    published = await read_all(k.bootstrap_servers, k.output_topic, len(expected))
+    assert_bars_equal(output_frame(published), expected)
+    assert all(r.key == output.decode(r.value).symbol.encode() for r in published)
     assert metrics["ticksmith_ticks_consumed_total"] == len(ticks)
     assert metrics["ticksmith_records_consumed_total"] == len(ticks)
     assert metrics["ticksmith_bars_closed_total"] == len(expected)
+    assert metrics["ticksmith_output_records_total"] == len(expected)
     assert metrics.get("ticksmith_dead_letters_total", 0) == 0
     assert metrics["ticksmith_consumer_lag_messages"] == 0
     assert metrics["ticksmith_store_symbols"] == 60

@@ -60,7 +60,9 @@ def test_eviction_kills_held_proxies_and_the_read_path_recomputes_identical_valu
         value = cache.read(key(s), lambda frame: frame["close"].to_numpy().copy())
         np.testing.assert_array_equal(value, original[s]["close"].to_numpy())
     assert registry.get_sample_value("ticksmith_cache_evictions_total", {"reason": "budget"}) > 0
-    assert registry.get_sample_value("ticksmith_cache_recomputes_total", {"trigger": "reclaimed"}) > 0
+    assert (
+        registry.get_sample_value("ticksmith_cache_recomputes_total", {"trigger": "reclaimed"}) > 0
+    )
 
 
 def test_read_recomputes_when_the_proxy_dies_between_get_and_use(

@@ -1,9 +1,13 @@
 """The consumer-group member: fetch a batch, apply its effects, then commit.
 
-Commit order, enforced in :meth:`Ingestor._handle`: decode → dead letters
-acknowledged by the broker → store updated → offsets committed. A crash before
-the commit replays the batch; nothing is committed past a record whose effects
-are not done.
+Commit order, enforced in :meth:`Ingestor._live`: decode → store updated →
+output records and dead letters acknowledged by the broker → offsets committed.
+A crash before the commit replays the batch; nothing is committed past a
+record whose effects are not done.
+
+On assignment each partition is replayed from a lookback before its committed
+offset in warm-up mode (state only: no outputs, no dead letters, no commits),
+so bars forming at the hand-over are complete when the member goes live.
 """
 
 from __future__ import annotations
@@ -11,91 +15,160 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError
-from prometheus_client import Gauge
 
+from ticksmith.config import IngestSettings
 from ticksmith.ingest.dead_letter import DeadLetters
-from ticksmith.ingest.json_codec import RawRecord, decode
+from ticksmith.ingest.decode import Decoded, decode
 from ticksmith.ingest.reasons import Reason
+from ticksmith.ingest.records import RawRecord
 from ticksmith.monitor.metrics import Metrics
-from ticksmith.store.store import Store
+from ticksmith.output import Publisher
+from ticksmith.store.store import ApplyResult, Store
 
 log = logging.getLogger(__name__)
 Record = ConsumerRecord[bytes, bytes]
+Batch = dict[TopicPartition, list[Record]]
 Reject = tuple[Record, Reason, str]
-Ints = npt.NDArray[np.int32]
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    max_records: int
+    timeout_ms: int
 
 
 class Ingestor(ConsumerRebalanceListener):
     def __init__(
         self,
         consumer: AIOKafkaConsumer,
+        publisher: Publisher,
         dead_letters: DeadLetters,
         store: Store,
         metrics: Metrics,
         *,
+        fetch: FetchSettings,
+        ingest: IngestSettings,
         interval_label: str,
-        max_records: int,
-        fetch_timeout_ms: int,
-        max_record_bytes: int,
         on_revoked: Callable[[set[str]], None],
     ) -> None:
         self._consumer = consumer
+        self._publisher = publisher
         self._dead_letters = dead_letters
         self._store = store
         self._metrics = metrics
+        self._fetch = fetch
+        self._ingest = ingest
         self._interval = interval_label
-        self._max_records = max_records
-        self._timeout_ms = fetch_timeout_ms
-        self._max_record_bytes = max_record_bytes
         self._on_revoked = on_revoked
         self._lock = asyncio.Lock()  # held while a batch is in flight
         self.assigned: set[TopicPartition] = set()
         self.next_offsets: dict[TopicPartition, int] = {}
+        self._warm_until: dict[TopicPartition, int] = {}  # replay ends at this offset
+        self._partial_replays: set[TopicPartition] = set()  # replays not from the beginning
+        self._recovery_started = 0.0
+
+    @property
+    def warming_up(self) -> bool:
+        return bool(self._warm_until)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set; the batch in flight then finishes and commits."""
         while not stop.is_set():
             batch = await self._consumer.getmany(
-                timeout_ms=self._timeout_ms, max_records=self._max_records
+                timeout_ms=self._fetch.timeout_ms, max_records=self._fetch.max_records
             )
             async with self._lock:
                 if batch:
                     await self._handle(batch)
                 self._update_lag()
 
-    async def _handle(self, batch: dict[TopicPartition, list[Record]]) -> None:
+    async def _handle(self, batch: Batch) -> None:
         with self._metrics.batch_seconds.time():
-            records = [r for rs in batch.values() for r in rs]
-            decoded = decode([_raw(r) for r in records], self._max_record_bytes)
-            rejects: list[Reject] = [
-                (records[x.index], x.reason, x.detail) for x in decoded.rejected
-            ]
-            result = self._store.apply(decoded.ticks)
-            late = decoded.ticks.take(result.late)
-            by_offset = {(r.partition, r.offset): r for r in records}
-            rejects += [
-                (by_offset[(int(p), int(o))], "late", "older than the forming bar")
-                for p, o in zip(late.partition, late.offset, strict=True)
-            ]
-            await self._dead_letters.send(rejects)
-            self._count(batch, decoded.ticks.partition[~result.late], result.bars_closed)
-            await self._commit({tp: rs[-1].offset + 1 for tp, rs in batch.items()})
+            warm, live = self._split(batch)
+            if warm:
+                self._warm_up(warm)
+            if live:
+                await self._live(live)
+            self._finish_warm_up(batch)
 
-    def _count(
-        self, batch: dict[TopicPartition, list[Record]], tick_partitions: Ints, bars: int
-    ) -> None:
-        parts, counts = np.unique(tick_partitions, return_counts=True)
+    def _split(self, batch: Batch) -> tuple[list[Record], Batch]:
+        warm: list[Record] = []
+        live: Batch = {}
+        for tp, records in batch.items():
+            until = self._warm_until.get(tp, -1)
+            if records[0].offset < until:
+                warm += [r for r in records if r.offset < until]
+            rest = [r for r in records if r.offset >= until]
+            if rest:
+                live[tp] = rest
+        return warm, live
+
+    def _warm_up(self, records: list[Record]) -> None:
+        decoded = self._decode(records)
+        self._set_replay_floors(decoded)
+        result = self._store.apply(decoded.ticks)
+        parts, counts = np.unique(decoded.ticks.partition, return_counts=True)
+        for p, n in zip(parts, counts, strict=True):
+            self._metrics.ticks_replayed.labels(str(p)).inc(int(n))
+        self._metrics.partial_bars_dropped.inc(result.partial_dropped)
+
+    def _set_replay_floors(self, decoded: Decoded) -> None:
+        """A replay that starts after the log's beginning may cut bars short: bars that
+        start before its first tick's event time are partial, and never kept."""
+        ticks = decoded.ticks
+        for tp in self._partial_replays:
+            mine = ticks.partition == tp.partition
+            if tp.partition not in self._store.replay_floor_ns and mine.any():
+                self._store.replay_floor_ns[tp.partition] = int(ticks.ts_ns[mine].min())
+
+    async def _live(self, batch: Batch) -> None:
+        records = [r for rs in batch.values() for r in rs]
+        decoded = self._decode(records)
+        result = self._store.apply(decoded.ticks)
+        rejects = self._rejects(records, decoded, result)
+        published, _ = await asyncio.gather(
+            self._publisher.publish(result.closed), self._dead_letters.send(rejects)
+        )
+        self._count(batch, decoded, result, published)
+        await self._commit({tp: rs[-1].offset + 1 for tp, rs in batch.items()})
+
+    def _decode(self, records: list[Record]) -> Decoded:
+        raw = [RawRecord(r.partition, r.offset, r.key, r.value) for r in records]
+        return decode(raw, self._ingest.max_record_bytes, self._ingest.max_future_skew_ms)
+
+    def _rejects(
+        self, records: list[Record], decoded: Decoded, result: ApplyResult
+    ) -> list[Reject]:
+        rejects: list[Reject] = [(records[x.index], x.reason, x.detail) for x in decoded.rejected]
+        late = decoded.ticks.take(result.late)
+        if len(late):
+            by_offset = {(r.partition, r.offset): r for r in records}
+            seen: set[tuple[int, int]] = set()
+            for p, o, ts in zip(late.partition, late.offset, late.ts_ns, strict=True):
+                if (int(p), int(o)) not in seen:
+                    seen.add((int(p), int(o)))
+                    rejects.append(
+                        (by_offset[(int(p), int(o))], "late", f"ts={ts} before the forming bar")
+                    )
+        return rejects
+
+    def _count(self, batch: Batch, decoded: Decoded, result: ApplyResult, published: int) -> None:
+        on_time = decoded.ticks.partition[~result.late]
+        parts, counts = np.unique(on_time, return_counts=True)
         for p, n in zip(parts, counts, strict=True):
             self._metrics.ticks_consumed.labels(str(p)).inc(int(n))
         for tp, rs in batch.items():
             self._metrics.records_consumed.labels(str(tp.partition)).inc(len(rs))
-        self._metrics.bars_closed.labels(self._interval).inc(bars)
+        self._metrics.bars_closed.labels(self._interval).inc(result.bars_closed)
+        self._metrics.output_records.inc(published)
+        self._metrics.partial_bars_dropped.inc(result.partial_dropped)
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         try:
@@ -107,6 +180,20 @@ class Ingestor(ConsumerRebalanceListener):
         self.next_offsets.update(offsets)
         self._metrics.commits.inc()
 
+    def _finish_warm_up(self, batch: Batch) -> None:
+        for tp, records in batch.items():
+            self.next_offsets[tp] = max(self.next_offsets.get(tp, 0), records[-1].offset + 1)
+            if tp in self._warm_until and records[-1].offset + 1 >= self._warm_until[tp]:
+                self._end_warm_up(tp)
+
+    def _end_warm_up(self, tp: TopicPartition) -> None:
+        del self._warm_until[tp]
+        self._store.replay_floor_ns.pop(tp.partition, None)
+        if not self._warm_until:
+            elapsed = time.monotonic() - self._recovery_started
+            self._metrics.recovery_seconds.observe(elapsed)
+            log.info("warm-up done in %.3fs", elapsed)
+
     def _update_lag(self) -> None:
         for tp in self.assigned:
             high = self._consumer.highwater(tp)
@@ -116,27 +203,59 @@ class Ingestor(ConsumerRebalanceListener):
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self._lock:  # the batch in flight finishes and commits first
+            self._metrics.rebalances.inc()
             gone = {tp.partition for tp in revoked}
             self._on_revoked(set(self._store.drop_partitions(gone)))
             for tp in revoked:
                 self.assigned.discard(tp)
                 self.next_offsets.pop(tp, None)
-                _remove(self._metrics.consumer_lag, str(tp.partition))
+                self._warm_until.pop(tp, None)
+                self._store.replay_floor_ns.pop(tp.partition, None)
+                with contextlib.suppress(KeyError):
+                    self._metrics.consumer_lag.remove(str(tp.partition))
             log.info("partitions revoked: %s", sorted(gone))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         self.assigned = set(assigned)
-        for tp in assigned:
-            committed = await self._consumer.committed(tp)
-            if committed is not None:
-                self.next_offsets[tp] = committed
-        log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
+        self._recovery_started = time.monotonic()
+        self._partial_replays.clear()
+        starts = await self._replay_starts(assigned)
+        for tp, (start, committed, partial) in starts.items():
+            self._consumer.seek(tp, start)
+            self._warm_until[tp] = committed
+            if partial:
+                self._partial_replays.add(tp)
+        if not self._warm_until:
+            self._metrics.recovery_seconds.observe(time.monotonic() - self._recovery_started)
+        log.info(
+            "partitions assigned: %s; replaying %d records",
+            sorted(tp.partition for tp in assigned),
+            sum(c - s for s, c, _ in starts.values()),
+        )
 
+    async def _replay_starts(
+        self, assigned: list[TopicPartition]
+    ) -> dict[TopicPartition, tuple[int, int, bool]]:
+        """(replay start, committed offset, starts after the log's beginning) for each
+        partition that has a committed offset and something before it."""
+        committed = {tp: await self._consumer.committed(tp) for tp in assigned}
+        known = [tp for tp, off in committed.items() if off]
+        if not known:
+            return {}
+        beginning = await self._consumer.beginning_offsets(known)
+        by_time = await self._by_time(known)
+        out: dict[TopicPartition, tuple[int, int, bool]] = {}
+        for tp in known:
+            end = committed[tp] or 0
+            start = max(beginning[tp], end - self._ingest.replay_lookback_records)
+            start = min(start, max(beginning[tp], by_time.get(tp, start)))
+            if start < end:
+                out[tp] = (start, end, start > beginning[tp])
+        return out
 
-def _raw(record: Record) -> RawRecord:
-    return RawRecord(record.partition, record.offset, record.key, record.value)
-
-
-def _remove(metric: Gauge, label: str) -> None:
-    with contextlib.suppress(KeyError):
-        metric.remove(label)
+    async def _by_time(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        if not self._ingest.replay_lookback_ms:
+            return {}
+        since = int(time.time() * 1000) - self._ingest.replay_lookback_ms
+        found = await self._consumer.offsets_for_times({tp: since for tp in tps})
+        return {tp: meta.offset for tp, meta in found.items() if meta is not None}

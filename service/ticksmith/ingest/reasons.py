@@ -3,14 +3,19 @@
 from typing import Literal
 
 Reason = Literal[
-    "invalid_json",  # not UTF-8, or not JSON
+    "invalid_utf8",  # a JSON record that is not UTF-8
+    "invalid_json",  # UTF-8, but not JSON
     "schema",  # missing, extra or wrongly typed field
     "bad_price",  # NaN, infinite or not positive
     "bad_size",  # NaN, infinite or negative
     "bad_side",  # neither "B" nor "S"
-    "bad_timestamp",  # outside 2000-01-01 .. 2100-01-01
+    "bad_timestamp",  # before 2000-01-01, or beyond ingest.max_future_skew_ms from now
     "key_mismatch",  # record key is not the tick's symbol
-    "too_large",  # record over kafka.max_record_bytes
+    "too_large",  # record over ingest.max_record_bytes
+    "unknown_version",  # binary record with a version byte this build does not know
+    "truncated",  # binary record shorter than its header says
+    "bad_length",  # binary record longer than its header says
+    "bad_symbol",  # binary symbol empty or not UTF-8
     "late",  # older than the symbol's forming bar
 ]
 REASONS: tuple[Reason, ...] = Reason.__args__  # type: ignore[attr-defined]

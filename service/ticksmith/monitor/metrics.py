@@ -6,8 +6,6 @@ counters. Sizes that are costly to keep current are read at scrape time.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -39,6 +37,39 @@ class Metrics:
             ["partition"],
             namespace=NS,
             registry=registry,
+        )
+        self.ticks_replayed = Counter(
+            "ticks_replayed",
+            "Ticks applied in warm-up after an assignment (no outputs).",
+            ["partition"],
+            namespace=NS,
+            registry=registry,
+        )
+        self.output_records = Counter(
+            "output_records",
+            "Bar records produced to the output topic and acknowledged.",
+            namespace=NS,
+            registry=registry,
+        )
+        self.partial_bars_dropped = Counter(
+            "partial_bars_dropped",
+            "Bars cut short by where a replay began, dropped instead of published; "
+            "raise ingest.replay_lookback_* if this grows.",
+            namespace=NS,
+            registry=registry,
+        )
+        self.rebalances = Counter(
+            "rebalances",
+            "Partition revocations seen by this member.",
+            namespace=NS,
+            registry=registry,
+        )
+        self.recovery_seconds = Histogram(
+            "recovery_seconds",
+            "From assignment to the end of warm-up replay.",
+            namespace=NS,
+            registry=registry,
+            buckets=(0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
         )
         self.dead_letters = Counter(
             "dead_letters",
@@ -132,6 +163,3 @@ class Metrics:
         self.store_bytes = Gauge(
             "store_bytes", "Bytes of the store's ring buffers.", namespace=NS, registry=registry
         )
-
-    def read_at_scrape(self, gauge: Gauge, read: Callable[[], float]) -> None:
-        gauge.set_function(read)

@@ -59,18 +59,6 @@ def segment(
     return Segments(code=code[first], bars=bars)
 
 
-def merge(forming: Bars, later: Bars) -> Bars:
-    """One bar from two partial bars of the same interval, `later` after `forming`."""
-    out = forming.copy()
-    out["high"] = max(forming["high"], later["high"])
-    out["low"] = min(forming["low"], later["low"])
-    out["close"] = later["close"]
-    out["volume"] = forming["volume"] + later["volume"]
-    out["notional"] = forming["notional"] + later["notional"]
-    out["count"] = forming["count"] + later["count"]
-    return out
-
-
 def vwap(bars: Bars) -> npt.NDArray[np.float64]:
     """Volume-weighted average price; NaN for a bar with zero volume."""
     volume = bars["volume"]

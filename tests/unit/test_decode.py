@@ -1,0 +1,82 @@
+import time
+
+import numpy as np
+import pytest
+
+from tests.bad_records import (
+    BAD,
+    GOOD,
+    GOOD_TICKS,
+    KEPT_FROM_BAD,
+    MAX_RECORD_BYTES,
+    VALUE_CHECKS,
+)
+from ticksmith.ingest import binary_codec
+from ticksmith.ingest.decode import decode
+from ticksmith.ingest.reasons import REASONS
+from ticksmith.ingest.records import RawRecord
+from ticksmith.produce.market import Market, symbol_names
+from ticksmith.produce.writer import FORMATS, encode_chunk
+
+SKEW_MS = 3_600_000
+
+
+def raw(pairs: list[tuple[bytes, bytes]]) -> list[RawRecord]:
+    return [RawRecord(0, i, k, v) for i, (k, v) in enumerate(pairs)]
+
+
+@pytest.mark.parametrize(
+    "case", range(len(BAD)), ids=[f"{r}-{i}" for i, (_, _, r) in enumerate(BAD)]
+)
+def test_each_bad_record_is_rejected_for_its_reason_and_costs_no_neighbour(case: int) -> None:
+    key, value, reason = BAD[case]
+    decoded = decode(raw([GOOD[0], (key, value), *GOOD[1:]]), MAX_RECORD_BYTES, SKEW_MS)
+    assert [(r.index, r.reason) for r in decoded.rejected] == [(1, reason)]
+    kept = GOOD_TICKS + (2 if value[:1] == b"\x01" and reason in VALUE_CHECKS else 0)
+    assert len(decoded.ticks) == kept
+    assert set(decoded.ticks.symbol) == {"AAA"}
+
+
+def test_every_reason_code_is_exercised() -> None:
+    assert {r for _, _, r in BAD} == set(REASONS) - {"late"}  # late is the store's verdict
+
+
+def test_all_bad_records_at_once() -> None:
+    decoded = decode(raw([*GOOD, *[(k, v) for k, v, _ in BAD]]), MAX_RECORD_BYTES, SKEW_MS)
+    assert [r.reason for r in decoded.rejected] == [r for _, _, r in BAD]
+    assert len(decoded.ticks) == GOOD_TICKS + KEPT_FROM_BAD
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_decodes_to_the_ticks_that_were_encoded(fmt: str) -> None:
+    ticks = Market(symbol_names(7), seed=2, start_ns=time.time_ns()).chunk(3_000)
+    decoded = decode(raw(encode_chunk(ticks, fmt, batch_size=50)), 1 << 20, SKEW_MS)  # type: ignore[arg-type]
+    assert decoded.rejected == []
+    for symbol, group in ticks.groupby("symbol"):
+        mine = decoded.ticks.symbol == symbol
+        np.testing.assert_array_equal(decoded.ticks.ts_ns[mine], group["ts"])
+        np.testing.assert_array_equal(decoded.ticks.price[mine], group["price"])
+        np.testing.assert_array_equal(decoded.ticks.size[mine], group["size"])
+        np.testing.assert_array_equal(
+            decoded.ticks.side[mine], (group["side"] == "S").astype(np.int8)
+        )
+
+
+def test_mixed_formats_keep_partition_order() -> None:
+    ticks = Market(symbol_names(1), seed=3, start_ns=time.time_ns()).chunk(40)
+    js, bs = encode_chunk(ticks, "json"), encode_chunk(ticks, "binary")
+    mixed = [js[i] if i % 3 else bs[i] for i in range(40)]
+    decoded = decode(raw(mixed), 1 << 20, SKEW_MS)
+    np.testing.assert_array_equal(decoded.ticks.ts_ns, ticks["ts"])
+    np.testing.assert_array_equal(decoded.ticks.offset, np.arange(40))
+
+
+def test_binary_records_carry_their_offsets_for_each_tick() -> None:
+    rows = np.zeros(4, dtype=binary_codec.TICK)
+    rows["ts_ns"], rows["price"], rows["size"] = time.time_ns(), 1.0, 1.0
+    records = [
+        RawRecord(3, 100 + i, b"X", binary_codec.encode("X", rows[: i + 1])) for i in range(3)
+    ]
+    decoded = decode(records, 1 << 20, SKEW_MS)
+    assert decoded.ticks.offset.tolist() == [100, 101, 101, 102, 102, 102]
+    assert set(decoded.ticks.partition.tolist()) == {3}
