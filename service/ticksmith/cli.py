@@ -30,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if args.command == "run" and args.workers > 1:
+        from ticksmith.workers import supervise
+
+        return supervise(settings, args.workers, args.config, args.summary)
     command = {"run": _run, "produce": _produce, "topics": _topics}[args.command]
     try:
         uvloop.run(command(settings, args))
@@ -46,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="consume ticks, build bars and indicators, serve metrics")
     run.add_argument("--summary", action="store_true", help="print a live one-line summary")
+    run.add_argument(
+        "--workers", type=int, default=1, help="member processes of the group on this machine"
+    )
     produce = sub.add_parser("produce", help="write synthetic ticks to the ticks topic")
     produce.add_argument("--symbols", type=int, default=100)
     produce.add_argument("--rate", type=float, default=0.0, help="ticks/s; 0 = flat out")

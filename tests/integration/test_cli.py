@@ -68,3 +68,58 @@ async def test_run_stops_cleanly_on_signal(
     stderr = (await proc.stderr.read()).decode() if proc.stderr else ""
     assert proc.returncode == 0, stderr
     assert "stopped cleanly" in stderr
+
+
+async def test_two_workers_share_the_group_and_stop_together(
+    settings_factory: Callable[..., Awaitable[Settings]],
+    producer: AIOKafkaProducer,
+    unused_tcp_port: int,
+) -> None:
+    settings = await settings_factory(partitions=4)
+    ticks = Market(symbol_names(20), seed=4).chunk(4_000)
+    ports = (unused_tcp_port, unused_tcp_port + 1)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ticksmith",
+        "run",
+        "--workers",
+        "2",
+        env=service_env(settings, unused_tcp_port),
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+    async def consumed() -> list[float]:
+        out = []
+        for port in ports:
+            with contextlib.suppress(aiohttp.ClientError):
+                out.append((await scrape(port)).get("ticksmith_ticks_consumed_total", 0.0))
+        return out
+
+    async def all_consumed_by_both() -> bool:
+        counts = await consumed()
+        return len(counts) == 2 and min(counts) > 0 and sum(counts) == len(ticks)
+
+    async def both_ready() -> bool:
+        async with aiohttp.ClientSession() as http:
+            for port in ports:
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
+                        if response.status != 200:
+                            return False
+                        continue
+                return False
+        return True
+
+    try:
+        await wait_for(both_ready, "both workers assigned and warmed up")
+        await send_all(producer, settings.kafka.ticks_topic, encode_chunk(ticks))
+        await wait_for(all_consumed_by_both, "two workers to split the ticks")
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    err = (await proc.stderr.read()).decode() if proc.stderr else ""
+    assert proc.returncode == 0, err[-2000:]
+    assert err.count("stopped cleanly") == 2

@@ -2,63 +2,30 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
 
 import aiohttp
-import msgspec
 import numpy as np
 import pandas as pd
 import pytest
 import talib
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
-from prometheus_client import CollectorRegistry
 
-from tests.integration.conftest import (
-    committed_offsets,
-    end_offsets,
-    read_all,
-    scrape,
-    wait_for,
-)
+from tests.bad_records import BAD, KEPT_FROM_BAD, MAX_RECORD_BYTES
+from tests.integration import streams
+from tests.integration.conftest import read_all, scrape, wait_for
 from tests.oracle import assert_bars_equal, offline_bars
 from ticksmith import output
-from ticksmith.app import Service, lifespan
+from ticksmith.app import Service
 from ticksmith.config import Settings
 from ticksmith.produce.market import Market, symbol_names
 from ticksmith.produce.writer import encode_chunk, send_all
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(240)]
 SettingsFactory = Callable[..., Awaitable[Settings]]
-
-
-@asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[Service]:
-    stop = asyncio.Event()
-    async with lifespan(settings, CollectorRegistry()) as service:
-        task = asyncio.create_task(service.ingestor.run(stop))
-        try:
-            yield service
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 30)
-
-
-async def caught_up(admin: AIOKafkaAdminClient, settings: Settings) -> bool:
-    k = settings.kafka
-    ends = await end_offsets(k.bootstrap_servers, k.ticks_topic, k.topic_partitions)
-    committed = await committed_offsets(admin, k.group_id)
-    return committed == {p: end for p, end in ends.items() if end > 0}
-
-
-def output_frame(records: list[ConsumerRecord[bytes, bytes]]) -> pd.DataFrame:
-    """Published bar records as a frame indexed like the oracle's, in (symbol, start) order."""
-    rows = [msgspec.structs.asdict(output.decode(r.value)) for r in records]
-    frame = pd.DataFrame(rows).set_index(["symbol", "start_ns"]).sort_index()
-    frame["vwap"] = frame["vwap"].astype(float)
-    return frame
 
 
 def store_bars(service: Service) -> pd.DataFrame:
@@ -81,14 +48,16 @@ async def test_known_ticks_for_60_symbols_become_exactly_the_offline_bars(
     expected = offline_bars(ticks, settings.bars.interval_ms * 1_000_000)
     assert len(expected) > 60 * 20
 
-    async with running(settings) as service:
-        await wait_for(lambda: caught_up(admin, settings), "offsets committed to the end")
+    async with streams.running(settings) as service:
+        await wait_for(lambda: streams.caught_up(admin, settings), "offsets committed to the end")
         metrics = await scrape(service.http_port)
         assert_bars_equal(store_bars(service).loc[expected.index], expected)
         assert len(store_bars(service)) == len(expected)
 
     published = await read_all(k.bootstrap_servers, k.output_topic, len(expected))
-    assert_bars_equal(output_frame(published), expected)
+    bars, duplicates = streams.published(published)
+    assert_bars_equal(bars, expected)
+    assert duplicates == 0
     assert all(r.key == output.decode(r.value).symbol.encode() for r in published)
     assert metrics["ticksmith_ticks_consumed_total"] == len(ticks)
     assert metrics["ticksmith_records_consumed_total"] == len(ticks)
@@ -107,8 +76,8 @@ async def test_indicators_are_read_through_the_cache_over_http(
     await send_all(producer, settings.kafka.ticks_topic, encode_chunk(ticks))
     expected = offline_bars(ticks, settings.bars.interval_ms * 1_000_000).loc["SYM0001"]
 
-    async with running(settings) as service:
-        await wait_for(lambda: caught_up(admin, settings), "offsets committed to the end")
+    async with streams.running(settings) as service:
+        await wait_for(lambda: streams.caught_up(admin, settings), "offsets committed to the end")
         base = f"http://127.0.0.1:{service.http_port}"
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{base}/v1/symbols/SYM0001/indicators?limit=100000") as r:
@@ -127,31 +96,37 @@ async def test_indicators_are_read_through_the_cache_over_http(
     assert metrics["ticksmith_cache_entries"] == 1
 
 
-async def test_bad_records_go_to_the_dead_letter_topic_and_good_ones_are_kept(
+async def test_every_kind_of_bad_record_is_dead_lettered_and_good_ticks_are_kept(
     settings_factory: SettingsFactory, producer: AIOKafkaProducer, admin: AIOKafkaAdminClient
 ) -> None:
     settings = await settings_factory(partitions=1)
-    ticks = Market(symbol_names(2), seed=5).chunk(200)
+    settings = settings.model_copy(
+        update={"ingest": settings.ingest.model_copy(update={"max_record_bytes": MAX_RECORD_BYTES})}
+    )
+    ticks = Market(symbol_names(1), seed=5, start_ns=time.time_ns()).chunk(300)
     good = encode_chunk(ticks)
-    bad = [
-        (b"SYM0000", b"{not json"),
-        (b"SYM0000", b'{"symbol":"SYM0000","ts":1732459200000000000,"price":1.0,"size":1}'),
-        (b"SYM0000", good[0][1].replace(b'"price":', b'"price":-')),
-        (b"SYM0001", good[0][1]),  # key disagrees with the symbol
-    ]
+    bad = [(key, value) for key, value, _ in BAD]
     await send_all(producer, settings.kafka.ticks_topic, good[:100] + bad + good[100:])
 
-    async with running(settings) as service:
-        await wait_for(lambda: caught_up(admin, settings), "offsets committed to the end")
+    async with streams.running(settings) as service:
+        await wait_for(lambda: streams.caught_up(admin, settings), "offsets committed to the end")
         metrics = await scrape(service.http_port)
 
-    letters = await read_all(settings.kafka.bootstrap_servers, settings.kafka.dead_letter_topic, 4)
-    reasons = [dict(r.headers)["ticksmith.reason"].decode() for r in letters]
-    assert reasons == ["invalid_json", "schema", "bad_price", "key_mismatch"]
-    assert [r.value for r in letters] == [v for _, v in bad]
-    assert all(
-        dict(r.headers)["ticksmith.source.topic"] == settings.kafka.ticks_topic.encode()
-        for r in letters
+    letters = await read_all(
+        settings.kafka.bootstrap_servers, settings.kafka.dead_letter_topic, len(BAD)
     )
-    assert metrics["ticksmith_ticks_consumed_total"] == len(ticks)
-    assert metrics["ticksmith_dead_letters_total"] == 4
+    headers = [dict(r.headers) for r in letters]
+    assert [h["ticksmith.reason"].decode() for h in headers] == [reason for _, _, reason in BAD]
+    assert [(r.key, r.value) for r in letters] == bad
+    assert [int(h["ticksmith.source.offset"]) for h in headers] == list(range(100, 100 + len(BAD)))
+    assert {h["ticksmith.source.topic"] for h in headers} == {settings.kafka.ticks_topic.encode()}
+    assert metrics["ticksmith_ticks_consumed_total"] == len(ticks) + KEPT_FROM_BAD
+    assert metrics["ticksmith_dead_letters_total"] == len(BAD)
+    by_reason = Counter(reason for _, _, reason in BAD)
+    for reason, count in by_reason.items():
+        assert (
+            service.metrics.registry.get_sample_value(
+                "ticksmith_dead_letters_total", {"reason": reason}
+            )
+            == count
+        )

@@ -1,0 +1,71 @@
+"""Helpers for tests that stream ticks through the real broker and check the output."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import msgspec
+import pandas as pd
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client import CollectorRegistry
+
+from tests.integration.conftest import committed_offsets, end_offsets
+from ticksmith import output
+from ticksmith.app import Service, lifespan
+from ticksmith.config import Settings
+from ticksmith.produce.writer import encode_chunk
+
+
+async def send_tracked(producer: AIOKafkaProducer, topic: str, ticks: pd.DataFrame) -> pd.DataFrame:
+    """Produce one JSON record per tick; return the ticks with their partition and offset."""
+    futures = [await producer.send(topic, value=v, key=k) for k, v in encode_chunk(ticks)]
+    meta = await asyncio.gather(*futures)
+    return ticks.assign(partition=[m.partition for m in meta], offset=[m.offset for m in meta])
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[Service]:
+    """An in-process service member, stopped cleanly (SIGTERM path) on exit."""
+    stop = asyncio.Event()
+    async with lifespan(settings, CollectorRegistry()) as service:
+        task = asyncio.create_task(service.ingestor.run(stop))
+        try:
+            yield service
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+
+
+async def caught_up(admin: AIOKafkaAdminClient, settings: Settings) -> bool:
+    k = settings.kafka
+    ends = await end_offsets(k.bootstrap_servers, k.ticks_topic, k.topic_partitions)
+    committed = await committed_offsets(admin, k.group_id)
+    return committed == {p: end for p, end in ends.items() if end > 0}
+
+
+def published(records: list[ConsumerRecord[bytes, bytes]]) -> tuple[pd.DataFrame, int]:
+    """Output records as a frame indexed like the oracle's, one row per bar, and how
+    many records were duplicates. Every duplicate must be byte-identical."""
+    by_bar: dict[tuple[str, int], bytes] = {}
+    duplicates = 0
+    for r in records:
+        bar = output.decode(r.value)
+        seen = by_bar.setdefault((bar.symbol, bar.start_ns), r.value)
+        assert seen == r.value, f"two different records for {bar.symbol} at {bar.start_ns}"
+        duplicates += seen is not r.value
+    rows = [msgspec.structs.asdict(output.decode(v)) for v in by_bar.values()]
+    frame = pd.DataFrame(rows).set_index(["symbol", "start_ns"]).sort_index()
+    frame["vwap"] = frame["vwap"].astype(float)
+    return frame, duplicates
+
+
+def closed_after(ticks: pd.DataFrame, interval_ns: int, committed: dict[int, int]) -> int:
+    """How many bars were closed by a tick at or past the committed offset of its partition."""
+    t = ticks.assign(start_ns=ticks["ts"] - ticks["ts"] % interval_ns)
+    first = t.groupby(["symbol", "start_ns"], sort=True)[["partition", "offset"]].first()
+    closer = first.groupby(level="symbol").shift(-1).dropna().astype("int64")
+    floor = closer["partition"].map(lambda p: committed.get(p, 0))
+    return int((closer["offset"] >= floor).sum())
