@@ -16,15 +16,18 @@ from dataclasses import dataclass
 
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CollectorRegistry
 
 from ticksmith.api.server import make_app
 from ticksmith.cache.proxy_cache import ProxyCache
-from ticksmith.cache.sources import IndicatorSource, TickSource
+from ticksmith.cache.sources import BarSource, IndicatorSource, TickSource
 from ticksmith.config import KafkaSettings, Settings
 from ticksmith.errors import MissingTopic
 from ticksmith.ingest.consumer import FetchSettings, Ingestor
 from ticksmith.ingest.dead_letter import DeadLetters
+from ticksmith.ingest.ownership import Ownership
+from ticksmith.monitor.loop_lag import watch_loop_lag
 from ticksmith.monitor.metrics import Metrics
 from ticksmith.output import Publisher
 from ticksmith.store.store import Store
@@ -55,6 +58,7 @@ def build_parts(
     )
     sources = {
         "indicators": IndicatorSource(store, settings.indicators),
+        "bars": BarSource(store),
         "ticks": TickSource(store),
     }
     cache = ProxyCache(settings.cache.budget_bytes, sources, metrics)  # type: ignore[arg-type]
@@ -66,67 +70,77 @@ def build_parts(
     return metrics, store, cache
 
 
-@contextlib.asynccontextmanager
-async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIterator[Service]:
-    metrics, store, cache = build_parts(settings, registry)
-    k = settings.kafka
-    async with contextlib.AsyncExitStack() as stack:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=k.bootstrap_servers,
-            client_id=k.client_id,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
-        )
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=k.bootstrap_servers,
-            client_id=k.client_id,
+@dataclass
+class KafkaClients:
+    producer: AIOKafkaProducer
+    consumer: AIOKafkaConsumer
+    admin: AIOKafkaAdminClient
+
+
+def kafka_clients(k: KafkaSettings) -> KafkaClients:
+    common = {"bootstrap_servers": k.bootstrap_servers, "client_id": k.client_id}
+    return KafkaClients(
+        producer=AIOKafkaProducer(**common, acks="all", enable_idempotence=True, linger_ms=5),
+        consumer=AIOKafkaConsumer(
+            **common,
             group_id=k.group_id,
             enable_auto_commit=False,
             auto_offset_reset=k.auto_offset_reset,
             session_timeout_ms=k.session_timeout_ms,
             max_partition_fetch_bytes=4 * 1024 * 1024,
-        )
-        ingestor = Ingestor(
-            consumer,
-            Publisher(producer, k.output_topic, settings.bars.interval_ms),
-            DeadLetters(producer, k.dead_letter_topic, metrics),
-            store,
-            metrics,
-            fetch=FetchSettings(k.fetch_max_records, k.fetch_timeout_ms),
-            ingest=settings.ingest,
-            interval_label=f"{settings.bars.interval_ms}ms",
-            on_revoked=cache.drop_symbols,
-        )
-        http = web.AppRunner(
-            make_app(
-                registry,
-                store,
-                cache,
-                settings.bars.interval_ms,
-                ready=lambda: bool(ingestor.assigned) and not ingestor.warming_up,
-            )
-        )
-        await http.setup()
-        stack.push_async_callback(http.cleanup)
-        site = web.TCPSite(http, settings.http.host, settings.http.port)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        await producer.start()
-        stack.push_async_callback(producer.stop)
-        await consumer.start()
-        stack.push_async_callback(consumer.stop)
-        await require_topics(consumer, k)
-        consumer.subscribe(topics=[k.ticks_topic], listener=ingestor)
+        ),
+        admin=AIOKafkaAdminClient(**common),
+    )
+
+
+@contextlib.asynccontextmanager
+async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIterator[Service]:
+    metrics, store, cache = build_parts(settings, registry)
+    k = settings.kafka
+    kafka = kafka_clients(k)
+    ingestor = Ingestor(
+        kafka.consumer,
+        Publisher(kafka.producer, k.output_topic, settings.bars.interval_ms),
+        DeadLetters(kafka.producer, k.dead_letter_topic, metrics),
+        store,
+        metrics,
+        fetch=FetchSettings(k.fetch_max_records, k.fetch_timeout_ms),
+        ingest=settings.ingest,
+        interval_label=f"{settings.bars.interval_ms}ms",
+        on_revoked=cache.drop_symbols,
+    )
+    ownership = Ownership(kafka.consumer, kafka.admin, k.group_id, k.ticks_topic)
+    api = make_app(
+        registry,
+        store,
+        cache,
+        (settings.bars.interval_ms,),
+        ready=lambda: bool(ingestor.assigned) and not ingestor.warming_up,
+        owner=ownership.owner,
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        port = await _serve(stack, api, settings)
+        for client in (kafka.producer, kafka.consumer):
+            await client.start()
+            stack.push_async_callback(client.stop)
+        await kafka.admin.start()
+        stack.push_async_callback(kafka.admin.close)
+        await require_topics(kafka.consumer, k)
+        kafka.consumer.subscribe(topics=[k.ticks_topic], listener=ingestor)
+        loop_lag = asyncio.create_task(watch_loop_lag(metrics.event_loop_lag))
+        stack.callback(loop_lag.cancel)
         log.info("serving metrics on http://%s:%d/metrics", settings.http.host, port)
         yield Service(settings, metrics, store, cache, ingestor, port)
 
 
-async def run(settings: Settings, registry: CollectorRegistry, stop: asyncio.Event) -> Service:
-    """Run until `stop` is set; return the stopped service's parts."""
-    async with lifespan(settings, registry) as service:
-        await service.ingestor.run(stop)
-    return service
+async def _serve(stack: contextlib.AsyncExitStack, api: web.Application, settings: Settings) -> int:
+    """Start HTTP; return the bound port (http.port may be 0)."""
+    runner = web.AppRunner(api, access_log=None)
+    await runner.setup()
+    stack.push_async_callback(runner.cleanup)
+    site = web.TCPSite(runner, settings.http.host, settings.http.port)
+    await site.start()
+    return int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
 
 
 async def require_topics(consumer: AIOKafkaConsumer, kafka: KafkaSettings) -> None:

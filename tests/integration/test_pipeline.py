@@ -6,11 +6,8 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
-import aiohttp
-import numpy as np
 import pandas as pd
 import pytest
-import talib
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -66,34 +63,6 @@ async def test_known_ticks_for_60_symbols_become_exactly_the_offline_bars(
     assert metrics.get("ticksmith_dead_letters_total", 0) == 0
     assert metrics["ticksmith_consumer_lag_messages"] == 0
     assert metrics["ticksmith_store_symbols"] == 60
-
-
-async def test_indicators_are_read_through_the_cache_over_http(
-    settings_factory: SettingsFactory, producer: AIOKafkaProducer, admin: AIOKafkaAdminClient
-) -> None:
-    settings = await settings_factory(partitions=2)
-    ticks = Market(symbol_names(3), seed=3, spacing_ns=20_000_000).chunk(6_000)
-    await send_all(producer, settings.kafka.ticks_topic, encode_chunk(ticks))
-    expected = offline_bars(ticks, settings.bars.interval_ms * 1_000_000).loc["SYM0001"]
-
-    async with streams.running(settings) as service:
-        await wait_for(lambda: streams.caught_up(admin, settings), "offsets committed to the end")
-        base = f"http://127.0.0.1:{service.http_port}"
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"{base}/v1/symbols/SYM0001/indicators?limit=100000") as r:
-                assert r.status == 200
-                rows = pd.DataFrame((await r.json())["rows"])
-            async with http.get(f"{base}/v1/symbols/NOPE/indicators") as r:
-                assert r.status == 404
-            async with http.get(f"{base}/v1/symbols/SYM0001/indicators?limit=x") as r:
-                assert r.status == 400
-        metrics = await scrape(service.http_port)
-
-    np.testing.assert_array_equal(rows["close"], expected["close"])
-    sma = rows["sma_20"].astype(float).to_numpy()
-    np.testing.assert_allclose(sma, talib.SMA(expected["close"].to_numpy(), 20), rtol=1e-9)
-    assert metrics["ticksmith_cache_recomputes_total"] == 1
-    assert metrics["ticksmith_cache_entries"] == 1
 
 
 async def test_every_kind_of_bad_record_is_dead_lettered_and_good_ticks_are_kept(

@@ -41,6 +41,17 @@ class IndicatorSource(_StoreSource):
         return indicator_frame(self._store.bars_frame(key.symbol), self._settings)
 
 
+class BarSource(_StoreSource):
+    """Closed bars only; changes when a bar closes."""
+
+    def version(self, key: Key) -> int:
+        return self._state(key).version
+
+    def compute(self, key: Key) -> pd.DataFrame:
+        self._state(key)
+        return self._store.bars_frame(key.symbol)
+
+
 class TickSource(_StoreSource):
     """The symbol's recent ticks; changes with every tick."""
 

@@ -72,6 +72,7 @@ class Ingestor(ConsumerRebalanceListener):
         self.next_offsets: dict[TopicPartition, int] = {}
         self._warm_until: dict[TopicPartition, int] = {}  # replay ends at this offset
         self._partial_replays: set[TopicPartition] = set()  # replays not from the beginning
+        self._last_timestamp_ms: dict[TopicPartition, int] = {}
         self._recovery_started = 0.0
 
     @property
@@ -90,6 +91,7 @@ class Ingestor(ConsumerRebalanceListener):
                 self._update_lag()
 
     async def _handle(self, batch: Batch) -> None:
+        self._metrics.batch_records.observe(sum(len(rs) for rs in batch.values()))
         with self._metrics.batch_seconds.time():
             warm, live = self._split(batch)
             if warm:
@@ -137,11 +139,17 @@ class Ingestor(ConsumerRebalanceListener):
             self._publisher.publish(result.closed), self._dead_letters.send(rejects)
         )
         self._count(batch, decoded, result, published)
+        if len(decoded.ticks):
+            newest_s = int(decoded.ticks.ts_ns.max()) / 1e9
+            self._metrics.end_to_end_seconds.observe(max(0.0, time.time() - newest_s))
         await self._commit({tp: rs[-1].offset + 1 for tp, rs in batch.items()})
 
     def _decode(self, records: list[Record]) -> Decoded:
         raw = [RawRecord(r.partition, r.offset, r.key, r.value) for r in records]
-        return decode(raw, self._ingest.max_record_bytes, self._ingest.max_future_skew_ms)
+        decoded = decode(raw, self._ingest.max_record_bytes, self._ingest.max_future_skew_ms)
+        for reject in decoded.rejected:
+            self._metrics.decode_failures.labels(reject.reason).inc()
+        return decoded
 
     def _rejects(
         self, records: list[Record], decoded: Decoded, result: ApplyResult
@@ -183,6 +191,7 @@ class Ingestor(ConsumerRebalanceListener):
     def _finish_warm_up(self, batch: Batch) -> None:
         for tp, records in batch.items():
             self.next_offsets[tp] = max(self.next_offsets.get(tp, 0), records[-1].offset + 1)
+            self._last_timestamp_ms[tp] = records[-1].timestamp
             if tp in self._warm_until and records[-1].offset + 1 >= self._warm_until[tp]:
                 self._end_warm_up(tp)
 
@@ -195,11 +204,18 @@ class Ingestor(ConsumerRebalanceListener):
             log.info("warm-up done in %.3fs", elapsed)
 
     def _update_lag(self) -> None:
+        now_ms = time.time() * 1000
         for tp in self.assigned:
             high = self._consumer.highwater(tp)
             position = self.next_offsets.get(tp)
-            if high is not None and position is not None:
-                self._metrics.consumer_lag.labels(str(tp.partition)).set(max(0, high - position))
+            if high is None or position is None:
+                continue
+            behind = max(0, high - position)
+            label = str(tp.partition)
+            self._metrics.consumer_lag.labels(label).set(behind)
+            last_ms = self._last_timestamp_ms.get(tp, now_ms)
+            seconds = max(0.0, now_ms - last_ms) / 1000 if behind else 0.0
+            self._metrics.consumer_lag_seconds.labels(label).set(seconds)
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self._lock:  # the batch in flight finishes and commits first
@@ -211,12 +227,13 @@ class Ingestor(ConsumerRebalanceListener):
                 self.next_offsets.pop(tp, None)
                 self._warm_until.pop(tp, None)
                 self._store.replay_floor_ns.pop(tp.partition, None)
-                with contextlib.suppress(KeyError):
-                    self._metrics.consumer_lag.remove(str(tp.partition))
+                self._last_timestamp_ms.pop(tp, None)
+                for gauge in (self._metrics.consumer_lag, self._metrics.consumer_lag_seconds):
+                    with contextlib.suppress(KeyError):
+                        gauge.remove(str(tp.partition))
             log.info("partitions revoked: %s", sorted(gone))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        self.assigned = set(assigned)
         self._recovery_started = time.monotonic()
         self._partial_replays.clear()
         starts = await self._replay_starts(assigned)
@@ -225,6 +242,7 @@ class Ingestor(ConsumerRebalanceListener):
             self._warm_until[tp] = committed
             if partial:
                 self._partial_replays.add(tp)
+        self.assigned = set(assigned)  # only now: ready means assigned and warmed up
         if not self._warm_until:
             self._metrics.recovery_seconds.observe(time.monotonic() - self._recovery_started)
         log.info(

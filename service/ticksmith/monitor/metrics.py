@@ -1,165 +1,117 @@
-"""Every Prometheus instrument ticksmith exports, on a registry passed in.
+"""Every Prometheus instrument of the data path, on a registry passed in.
 
 Names follow Prometheus conventions: base units in the name, ``_total`` for
-counters. Sizes that are costly to keep current are read at scrape time.
+counters (prometheus-client adds the suffix). Sizes that are costly to keep
+current are read at scrape time (``Gauge.set_function``). docs/metrics.md
+describes each one. Memory and GC instruments are in memory_metrics.py.
 """
 
 from __future__ import annotations
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    ProcessCollector,
-)
-from prometheus_client.gc_collector import GCCollector
+from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 NS = "ticksmith"
-SECONDS_FAST = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0)
+FAST_SECONDS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
+LATENCY_SECONDS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+RECOVERY_SECONDS = (0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+BATCH_RECORDS = (1, 10, 100, 500, 1_000, 2_500, 5_000, 10_000, 20_000, 50_000)
 
 
 class Metrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         ProcessCollector(registry=registry)
-        GCCollector(registry=registry)
-        self.records_consumed = Counter(
-            "records_consumed",
-            "Kafka records consumed.",
+        c, g, h = self._counter, self._gauge, self._histogram
+        # ingest
+        self.records_consumed = c("records_consumed", "Kafka records consumed live.", ["partition"])
+        self.ticks_consumed = c("ticks_consumed", "Ticks applied to the store live.", ["partition"])
+        self.ticks_replayed = c(
+            "ticks_replayed", "Ticks applied in warm-up after an assignment.", ["partition"]
+        )
+        self.decode_failures = c(
+            "decode_failures",
+            "Records that failed decoding or checks, live or in warm-up.",
+            ["reason"],
+        )
+        self.dead_letters = c(
+            "dead_letters", "Records sent to the dead-letter topic and acknowledged.", ["reason"]
+        )
+        self.batch_records = h("batch_records", "Records per fetched batch.", (), BATCH_RECORDS)
+        self.batch_seconds = h(
+            "batch_processing_seconds",
+            "Decode, apply, publish and commit of one batch.",
+            (),
+            FAST_SECONDS,
+        )
+        self.consumer_lag = g(
+            "consumer_lag_messages", "High watermark minus committed position.", ["partition"]
+        )
+        self.consumer_lag_seconds = g(
+            "consumer_lag_seconds",
+            "Wall clock minus the timestamp of the last record processed, while behind.",
             ["partition"],
-            namespace=NS,
-            registry=registry,
         )
-        self.ticks_consumed = Counter(
-            "ticks_consumed",
-            "Ticks decoded and applied to the store.",
-            ["partition"],
-            namespace=NS,
-            registry=registry,
+        self.end_to_end_seconds = h(
+            "end_to_end_latency_seconds",
+            "From a batch's newest tick event time to its effects being readable.",
+            (),
+            LATENCY_SECONDS,
         )
-        self.ticks_replayed = Counter(
-            "ticks_replayed",
-            "Ticks applied in warm-up after an assignment (no outputs).",
-            ["partition"],
-            namespace=NS,
-            registry=registry,
-        )
-        self.output_records = Counter(
-            "output_records",
-            "Bar records produced to the output topic and acknowledged.",
-            namespace=NS,
-            registry=registry,
-        )
-        self.partial_bars_dropped = Counter(
-            "partial_bars_dropped",
-            "Bars cut short by where a replay began, dropped instead of published; "
-            "raise ingest.replay_lookback_* if this grows.",
-            namespace=NS,
-            registry=registry,
-        )
-        self.rebalances = Counter(
-            "rebalances",
-            "Partition revocations seen by this member.",
-            namespace=NS,
-            registry=registry,
-        )
-        self.recovery_seconds = Histogram(
+        self.commits = c("offset_commits", "Offset commits made after a batch's effects.")
+        self.rebalances = c("rebalances", "Partition revocations seen by this member.")
+        self.recovery_seconds = h(
             "recovery_seconds",
             "From assignment to the end of warm-up replay.",
-            namespace=NS,
-            registry=registry,
-            buckets=(0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+            (),
+            RECOVERY_SECONDS,
         )
-        self.dead_letters = Counter(
-            "dead_letters",
-            "Records sent to the dead-letter topic, by reason.",
-            ["reason"],
-            namespace=NS,
-            registry=registry,
+        self.event_loop_lag = h(
+            "event_loop_lag_seconds", "How late the event loop ran a timer.", (), FAST_SECONDS
         )
-        self.bars_closed = Counter(
-            "bars_closed",
-            "Time bars closed.",
-            ["interval"],
-            namespace=NS,
-            registry=registry,
+        # bars, indicators, output
+        self.bars_closed = c("bars_closed", "Time bars closed.", ["interval"])
+        self.partial_bars_dropped = c(
+            "partial_bars_dropped",
+            "Bars cut short by where a replay began, dropped instead of published.",
         )
-        self.batch_seconds = Histogram(
-            "batch_processing_seconds",
-            "Time to decode, apply and commit one fetched batch.",
-            namespace=NS,
-            registry=registry,
-            buckets=SECONDS_FAST,
+        self.indicator_seconds = h(
+            "indicator_compute_seconds",
+            "Indicator update for one batch's closed bars.",
+            (),
+            FAST_SECONDS,
         )
-        self.consumer_lag = Gauge(
-            "consumer_lag_messages",
-            "High watermark minus position, by partition.",
-            ["partition"],
-            namespace=NS,
-            registry=registry,
+        self.output_records = c("output_records", "Bar records published and acknowledged.")
+        # cache
+        self.cache_entries = g("cache_entries", "Values held in the cache's strong tier.")
+        self.cache_bytes = g("cache_bytes", "Bytes held by the cache's strong tier (deep).")
+        self.cache_budget_bytes = g("cache_budget_bytes", "Byte budget of the strong tier.")
+        self.cache_hits = c("cache_hits", "Cache reads served by a live value.")
+        self.cache_misses = c("cache_misses", "Cache reads that had to compute.")
+        self.cache_evictions = c("cache_evictions", "Strong references dropped.", ["reason"])
+        self.cache_reference_errors = c(
+            "cache_reference_errors", "Reads that hit ReferenceError on a reclaimed proxy."
         )
-        self.commits = Counter(
-            "offset_commits",
-            "Offset commits made after a batch's effects.",
-            namespace=NS,
-            registry=registry,
-        )
-        self.cache_entries = Gauge(
-            "cache_entries",
-            "Values held in the cache's strong tier.",
-            namespace=NS,
-            registry=registry,
-        )
-        self.cache_bytes = Gauge(
-            "cache_bytes",
-            "Bytes held by the cache's strong tier (deep).",
-            namespace=NS,
-            registry=registry,
-        )
-        self.cache_budget_bytes = Gauge(
-            "cache_budget_bytes",
-            "Byte budget of the cache's strong tier.",
-            namespace=NS,
-            registry=registry,
-        )
-        self.cache_hits = Counter(
-            "cache_hits", "Cache reads served by a live value.", namespace=NS, registry=registry
-        )
-        self.cache_misses = Counter(
-            "cache_misses", "Cache reads that had to compute.", namespace=NS, registry=registry
-        )
-        self.cache_evictions = Counter(
-            "cache_evictions",
-            "Strong references dropped, by reason.",
-            ["reason"],
-            namespace=NS,
-            registry=registry,
-        )
-        self.cache_reference_errors = Counter(
-            "cache_reference_errors",
-            "Reads that hit ReferenceError on a reclaimed proxy.",
-            namespace=NS,
-            registry=registry,
-        )
-        self.cache_recomputes = Counter(
+        self.cache_recomputes = c(
             "cache_recomputes",
             "Values recomputed, by trigger (miss, stale, reclaimed).",
             ["trigger"],
-            namespace=NS,
-            registry=registry,
         )
-        self.cache_recompute_seconds = Histogram(
-            "cache_recompute_seconds",
-            "Time to recompute one value.",
-            ["trigger"],
-            namespace=NS,
-            registry=registry,
-            buckets=SECONDS_FAST,
+        self.cache_recompute_seconds = h(
+            "cache_recompute_seconds", "Time to recompute one value.", ["trigger"], FAST_SECONDS
         )
-        self.store_symbols = Gauge(
-            "store_symbols", "Symbols held in the store.", namespace=NS, registry=registry
-        )
-        self.store_bytes = Gauge(
-            "store_bytes", "Bytes of the store's ring buffers.", namespace=NS, registry=registry
-        )
+        # store
+        self.store_symbols = g("store_symbols", "Symbols held in the store.")
+        self.store_bytes = g("store_bytes", "Bytes of the store's buffers.")
+
+    def _counter(self, name: str, doc: str, labels: Sequence[str] = ()) -> Counter:
+        return Counter(name, doc, labels, namespace=NS, registry=self.registry)
+
+    def _gauge(self, name: str, doc: str, labels: Sequence[str] = ()) -> Gauge:
+        return Gauge(name, doc, labels, namespace=NS, registry=self.registry)
+
+    def _histogram(
+        self, name: str, doc: str, labels: Sequence[str], buckets: Sequence[float]
+    ) -> Histogram:
+        return Histogram(name, doc, labels, namespace=NS, registry=self.registry, buckets=buckets)

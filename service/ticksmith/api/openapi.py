@@ -1,0 +1,172 @@
+"""The API's OpenAPI 3.0 document; the contract tests hold the server to it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ticksmith import __version__
+
+ARROW = "application/vnd.apache.arrow.stream"
+
+_error = {"$ref": "#/components/schemas/Error"}
+_symbol = {"name": "symbol", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _interval(intervals_ms: tuple[int, ...]) -> dict[str, Any]:
+    return {
+        "name": "interval",
+        "in": "query",
+        "required": False,
+        "description": "Bar interval in milliseconds; one of the configured intervals.",
+        "schema": {"type": "integer", "enum": list(intervals_ms), "default": intervals_ms[0]},
+    }
+
+
+_limit = {
+    "name": "limit",
+    "in": "query",
+    "required": False,
+    "description": "Newest rows to return.",
+    "schema": {"type": "integer", "minimum": 1, "maximum": 100000, "default": 100},
+}
+_number = {"type": "number", "nullable": True}
+
+
+def _rows(extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "start": {"type": "integer", "description": "bar start, ns since the epoch"},
+        "open": _number,
+        "high": _number,
+        "low": _number,
+        "close": _number,
+        "volume": _number,
+        "vwap": _number,
+        "count": {"type": "integer"},
+    }
+    return {
+        "type": "object",
+        "required": ["symbol", "interval_ms", "rows"],
+        "properties": {
+            "symbol": {"type": "string"},
+            "interval_ms": {"type": "integer"},
+            "rows": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["start"],
+                    "properties": props,
+                    "additionalProperties": extra or False,
+                },
+            },
+        },
+    }
+
+
+def _frame_op(summary: str, schema: str, intervals_ms: tuple[int, ...]) -> dict[str, Any]:
+    return {
+        "summary": summary,
+        "parameters": [_symbol, _interval(intervals_ms), _limit],
+        "responses": {
+            "200": {
+                "description": "Newest rows, oldest first. Arrow IPC stream when asked for "
+                f"with `Accept: {ARROW}`.",
+                "content": {
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}},
+                    ARROW: {"schema": {"type": "string", "format": "binary"}},
+                },
+            },
+            "400": {
+                "description": "Bad parameter.",
+                "content": {"application/json": {"schema": _error}},
+            },
+            "404": {
+                "description": "Unknown symbol here; `owner` names the member that holds it.",
+                "content": {"application/json": {"schema": _error}},
+            },
+        },
+    }
+
+
+def document(intervals_ms: tuple[int, ...]) -> dict[str, Any]:
+    """The document for a service configured with these bar intervals."""
+    plain = {"application/json": {"schema": {"type": "object"}}}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "ticksmith", "version": __version__},
+        "paths": {
+            "/healthz": {
+                "get": {
+                    "summary": "Process is up.",
+                    "responses": {"200": {"description": "Up.", "content": plain}},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Partitions assigned and warm-up done.",
+                    "responses": {
+                        "200": {"description": "Ready.", "content": plain},
+                        "503": {"description": "Not ready.", "content": plain},
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics.",
+                    "responses": {
+                        "200": {
+                            "description": "Text exposition format.",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+            "/v1/symbols": {
+                "get": {
+                    "summary": "Symbols held by this instance.",
+                    "responses": {
+                        "200": {
+                            "description": "Sorted symbols.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Symbols"}
+                                }
+                            },
+                        }
+                    },
+                }
+            },
+            "/v1/symbols/{symbol}/bars": {"get": _frame_op("Closed bars.", "Bars", intervals_ms)},
+            "/v1/symbols/{symbol}/indicators": {
+                "get": _frame_op(
+                    "Closed bars with every configured indicator.", "Indicators", intervals_ms
+                )
+            },
+        },
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": {"type": "string"},
+                        "owner": {
+                            "type": "object",
+                            "nullable": True,
+                            "properties": {
+                                "partition": {"type": "integer"},
+                                "client_id": {"type": "string", "nullable": True},
+                                "host": {"type": "string", "nullable": True},
+                            },
+                        },
+                    },
+                },
+                "Symbols": {
+                    "type": "object",
+                    "required": ["symbols"],
+                    "properties": {"symbols": {"type": "array", "items": {"type": "string"}}},
+                },
+                "Bars": _rows(),
+                "Indicators": _rows({"type": "number", "nullable": True}),
+            }
+        },
+    }

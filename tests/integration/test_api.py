@@ -1,0 +1,124 @@
+"""The HTTP API of a service fed by the real broker, held to its OpenAPI document."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+import talib
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from tests.integration.conftest import scrape, wait_for
+from tests.integration.streams import caught_up, running
+from tests.oracle import offline_bars
+from ticksmith.api.openapi import ARROW
+from ticksmith.config import Settings
+from ticksmith.ingest.ownership import partition_of
+from ticksmith.produce.market import Market, symbol_names
+from ticksmith.produce.writer import encode_chunk, send_all
+
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(240)]
+SettingsFactory = Callable[..., Awaitable[Settings]]
+
+
+async def get(url: str, **headers: str) -> tuple[int, bytes, str]:
+    async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as r:
+        return r.status, await r.read(), r.headers.get("Content-Type", "")
+
+
+async def test_bars_and_indicators_over_http_json_and_arrow(
+    settings_factory: SettingsFactory, producer: AIOKafkaProducer, admin: AIOKafkaAdminClient
+) -> None:
+    settings = await settings_factory(partitions=2)
+    ticks = Market(symbol_names(3), seed=3, spacing_ns=20_000_000).chunk(6_000)
+    await send_all(producer, settings.kafka.ticks_topic, encode_chunk(ticks))
+    expected = offline_bars(ticks, settings.bars.interval_ms * 1_000_000).loc["SYM0001"]
+
+    async with running(settings) as service:
+        await wait_for(lambda: caught_up(admin, settings), "offsets committed to the end")
+        base = f"http://127.0.0.1:{service.http_port}/v1/symbols"
+        status, body, _ = await get(f"{base}/SYM0001/indicators?limit=100000&interval=1000")
+        assert status == 200
+        indicators = pd.DataFrame(json.loads(body)["rows"])
+        status, body, kind = await get(f"{base}/SYM0001/bars?limit=5", Accept=ARROW)
+        assert status == 200 and kind == ARROW
+        arrow = pa.ipc.open_stream(body).read_all().to_pandas()
+        assert (await get(f"{base}/NOPE/bars"))[0] == 404
+        assert (await get(f"{base}/SYM0001/bars?limit=0"))[0] == 400
+        assert (await get(f"{base}/SYM0001/bars?interval=7"))[0] == 400
+        metrics = await scrape(service.http_port)
+
+    np.testing.assert_array_equal(indicators["close"], expected["close"])
+    sma = indicators["sma_20"].astype(float).to_numpy()
+    np.testing.assert_allclose(sma, talib.SMA(expected["close"].to_numpy(), 20), rtol=1e-9)
+    np.testing.assert_array_equal(arrow["close"], expected["close"].to_numpy()[-5:])
+    np.testing.assert_array_equal(arrow["start"], expected.index.to_numpy()[-5:])
+    assert metrics["ticksmith_cache_recomputes_total"] == 2  # one frame per kind, then hits
+
+
+async def test_a_symbol_held_by_another_member_names_that_member(
+    settings_factory: SettingsFactory, producer: AIOKafkaProducer, admin: AIOKafkaAdminClient
+) -> None:
+    settings = await settings_factory(partitions=2)
+    ticks = Market(symbol_names(12), seed=8).chunk(2_000)
+    await send_all(producer, settings.kafka.ticks_topic, encode_chunk(ticks))
+    two = settings.model_copy(
+        update={"kafka": settings.kafka.model_copy(update={"client_id": "other-member"})}
+    )
+    async with running(settings) as a, running(two) as b:
+        await wait_for(lambda: both_assigned(a, b), "both members assigned")
+        await wait_for(lambda: caught_up(admin, settings), "offsets committed to the end")
+        elsewhere = next(s for s in symbol_names(12) if s in b.store.symbols())
+        status, body, _ = await get(f"http://127.0.0.1:{a.http_port}/v1/symbols/{elsewhere}/bars")
+
+    assert status == 404
+    owner = json.loads(body)["owner"]
+    assert owner["client_id"] == "other-member"
+    assert owner["partition"] == partition_of(elsewhere, 2)
+
+
+async def both_assigned(*members: object) -> bool:
+    return all(m.ingestor.assigned and not m.ingestor.warming_up for m in members)  # type: ignore[attr-defined]
+
+
+async def test_the_api_honours_its_openapi_document(
+    settings_factory: SettingsFactory,
+    producer: AIOKafkaProducer,
+    admin: AIOKafkaAdminClient,
+    tmp_path: Path,
+) -> None:
+    settings = await settings_factory(partitions=1)
+    await send_all(
+        producer,
+        settings.kafka.ticks_topic,
+        encode_chunk(Market(symbol_names(2), seed=9).chunk(1_000)),
+    )
+    async with running(settings) as service:
+        await wait_for(lambda: caught_up(admin, settings), "offsets committed to the end")
+        proc = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).parent / "schemathesis"),
+            "run",
+            f"http://127.0.0.1:{service.http_port}/openapi.json",
+            "--checks",
+            "all",
+            "--exclude-checks",
+            "ignored_auth",
+            "--max-examples",
+            "40",
+            "--workers",
+            "1",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            cwd=tmp_path,
+        )
+        out, _ = await asyncio.wait_for(proc.communicate(), 180)
+    assert proc.returncode == 0, out.decode()[-4000:]
