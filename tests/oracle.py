@@ -8,13 +8,16 @@ import pandas as pd
 BAR_COLUMNS = ["open", "high", "low", "close", "volume", "vwap", "count"]
 
 
-def offline_bars(ticks: pd.DataFrame, interval_ns: int) -> pd.DataFrame:
-    """Closed bars of `ticks` (columns symbol, ts, price, size, in partition order).
+def offline_bars(ticks: pd.DataFrame, interval_ns: int, lateness_ns: int = 0) -> pd.DataFrame:
+    """Closed bars of `ticks` (columns symbol, ts, price, size, in partition order),
+    none of them late.
 
-    Every bar but each symbol's last is closed, since only a later tick closes a bar.
+    Ticks are taken in event-time order (ties in arrival order); a bar is closed
+    once its end plus the lateness is at or behind the symbol's newest tick.
     Indexed by (symbol, start_ns).
     """
-    t = ticks.assign(start_ns=ticks["ts"] - ticks["ts"] % interval_ns)
+    t = ticks.sort_values(["symbol", "ts"], kind="stable")
+    t = t.assign(start_ns=t["ts"] - t["ts"] % interval_ns)
     t = t.assign(notional=t["price"] * t["size"])
     g = t.groupby(["symbol", "start_ns"], sort=True)
     bars = g.agg(
@@ -27,8 +30,11 @@ def offline_bars(ticks: pd.DataFrame, interval_ns: int) -> pd.DataFrame:
         count=("price", "size"),
     )
     bars["vwap"] = np.where(bars["volume"] > 0, bars["notional"] / bars["volume"], np.nan)
-    last = bars.groupby(level="symbol").tail(1).index
-    return bars.drop(index=last)[BAR_COLUMNS]
+    newest = t.groupby("symbol")["ts"].max()
+    start = bars.index.get_level_values("start_ns").to_numpy()
+    symbol = bars.index.get_level_values("symbol")
+    closed = start + interval_ns + lateness_ns <= newest.loc[symbol].to_numpy()
+    return bars[closed][BAR_COLUMNS]
 
 
 def assert_bars_equal(actual: pd.DataFrame, expected: pd.DataFrame) -> None:

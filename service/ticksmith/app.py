@@ -52,7 +52,8 @@ def build_parts(
 ) -> tuple[Metrics, Store, ProxyCache]:
     metrics = Metrics(registry)
     store = Store(
-        interval_ns=settings.bars.interval_ms * 1_000_000,
+        settings.bars.intervals_ms,
+        lateness_ms=settings.bars.lateness_ms,
         history_bars=settings.bars.history_bars,
         ticks_per_symbol=settings.window.ticks_per_symbol,
     )
@@ -100,13 +101,13 @@ async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIter
     kafka = kafka_clients(k)
     ingestor = Ingestor(
         kafka.consumer,
-        Publisher(kafka.producer, k.output_topic, settings.bars.interval_ms),
+        Publisher(kafka.producer, k.output_topic),
         DeadLetters(kafka.producer, k.dead_letter_topic, metrics),
         store,
         metrics,
         fetch=FetchSettings(k.fetch_max_records, k.fetch_timeout_ms),
         ingest=settings.ingest,
-        interval_label=f"{settings.bars.interval_ms}ms",
+        quiet_close_ms=settings.bars.quiet_close_ms,
         on_revoked=cache.drop_symbols,
     )
     ownership = Ownership(kafka.consumer, kafka.admin, k.group_id, k.ticks_topic)
@@ -114,7 +115,7 @@ async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIter
         registry,
         store,
         cache,
-        (settings.bars.interval_ms,),
+        settings.bars.intervals_ms,
         ready=lambda: bool(ingestor.assigned) and not ingestor.warming_up,
         owner=ownership.owner,
     )

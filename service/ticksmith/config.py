@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -55,8 +55,18 @@ class IngestSettings(_Section):
 
 
 class BarSettings(_Section):
-    interval_ms: Positive = 1_000
+    intervals_ms: tuple[Positive, ...] = Field((1_000,), min_length=1)
     history_bars: Positive = 2_000
+    lateness_ms: NonNegative = 0
+    quiet_close_ms: NonNegative = 0
+
+    @field_validator("intervals_ms")
+    @classmethod
+    def _multiples_of_the_finest(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        ordered = tuple(sorted(set(value)))
+        if any(ms % ordered[0] for ms in ordered):
+            raise ValueError(f"every interval must be a multiple of the finest, {ordered[0]} ms")
+        return ordered
 
 
 class WindowSettings(_Section):

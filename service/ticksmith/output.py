@@ -65,16 +65,17 @@ def decode(value: bytes) -> BarRecord:
 class Publisher:
     """Sends output records; :meth:`publish` returns once the broker acknowledged all."""
 
-    def __init__(self, producer: AIOKafkaProducer, topic: str, interval_ms: int) -> None:
+    def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
         self._producer = producer
         self._topic = topic
-        self._interval_ms = interval_ms
 
-    async def publish(self, closed: dict[str, Bars]) -> int:
+    async def publish(self, closed: dict[int, dict[str, Bars]]) -> int:
+        """Send every closed bar (interval_ms -> symbol -> bars); wait for the acks."""
         futures = []
-        for symbol, rows in closed.items():
-            key = symbol.encode()
-            for record in bar_records(symbol, self._interval_ms, rows):
-                futures.append(await self._producer.send(self._topic, encode(record), key=key))
+        for interval_ms, by_symbol in closed.items():
+            for symbol, rows in by_symbol.items():
+                key = symbol.encode()
+                for record in bar_records(symbol, interval_ms, rows):
+                    futures.append(await self._producer.send(self._topic, encode(record), key=key))
         await asyncio.gather(*futures)
         return len(futures)

@@ -47,17 +47,18 @@ async def caught_up(admin: AIOKafkaAdminClient, settings: Settings) -> bool:
 
 
 def published(records: list[ConsumerRecord[bytes, bytes]]) -> tuple[pd.DataFrame, int]:
-    """Output records as a frame indexed like the oracle's, one row per bar, and how
-    many records were duplicates. Every duplicate must be byte-identical."""
-    by_bar: dict[tuple[str, int], bytes] = {}
+    """Output records as a frame indexed (interval_ms, symbol, start_ns), one row per
+    bar (so `.loc[1000]` is indexed like the oracle), and how many records were
+    duplicates. Every duplicate must be byte-identical."""
+    by_bar: dict[tuple[int, str, int], bytes] = {}
     duplicates = 0
     for r in records:
         bar = output.decode(r.value)
-        seen = by_bar.setdefault((bar.symbol, bar.start_ns), r.value)
+        seen = by_bar.setdefault((bar.interval_ms, bar.symbol, bar.start_ns), r.value)
         assert seen == r.value, f"two different records for {bar.symbol} at {bar.start_ns}"
         duplicates += seen is not r.value
     rows = [msgspec.structs.asdict(output.decode(v)) for v in by_bar.values()]
-    frame = pd.DataFrame(rows).set_index(["symbol", "start_ns"]).sort_index()
+    frame = pd.DataFrame(rows).set_index(["interval_ms", "symbol", "start_ns"]).sort_index()
     frame["vwap"] = frame["vwap"].astype(float)
     return frame, duplicates
 

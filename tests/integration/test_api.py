@@ -41,7 +41,7 @@ async def test_bars_and_indicators_over_http_json_and_arrow(
     settings = await settings_factory(partitions=2)
     ticks = Market(symbol_names(3), seed=3, spacing_ns=20_000_000).chunk(6_000)
     await send_all(producer, settings.kafka.ticks_topic, encode_chunk(ticks))
-    expected = offline_bars(ticks, settings.bars.interval_ms * 1_000_000).loc["SYM0001"]
+    expected = offline_bars(ticks, settings.bars.intervals_ms[0] * 1_000_000).loc["SYM0001"]
 
     async with running(settings) as service:
         await wait_for(lambda: caught_up(admin, settings), "offsets committed to the end")

@@ -17,7 +17,7 @@ from tests.integration.conftest import read_all, scrape, wait_for
 from tests.oracle import assert_bars_equal, offline_bars
 from ticksmith import output
 from ticksmith.app import Service
-from ticksmith.config import Settings
+from ticksmith.config import BarSettings, Settings
 from ticksmith.produce.market import Market, symbol_names
 from ticksmith.produce.writer import encode_chunk, send_all
 
@@ -39,11 +39,13 @@ async def test_known_ticks_for_60_symbols_become_exactly_the_offline_bars(
     settings_factory: SettingsFactory, producer: AIOKafkaProducer, admin: AIOKafkaAdminClient
 ) -> None:
     settings = await settings_factory(partitions=4)
+    settings = settings.model_copy(update={"bars": BarSettings(intervals_ms=(1_000, 5_000))})
     k = settings.kafka
     ticks = Market(symbol_names(60), seed=7, spacing_ns=2_000_000).chunk(30_000)
     await send_all(producer, settings.kafka.ticks_topic, encode_chunk(ticks))
-    expected = offline_bars(ticks, settings.bars.interval_ms * 1_000_000)
-    assert len(expected) > 60 * 20
+    expected = offline_bars(ticks, 1_000_000_000)
+    coarse = offline_bars(ticks, 5_000_000_000)
+    assert len(expected) > 60 * 20 and len(coarse) > 60 * 5
 
     async with streams.running(settings) as service:
         await wait_for(lambda: streams.caught_up(admin, settings), "offsets committed to the end")
@@ -51,15 +53,16 @@ async def test_known_ticks_for_60_symbols_become_exactly_the_offline_bars(
         assert_bars_equal(store_bars(service).loc[expected.index], expected)
         assert len(store_bars(service)) == len(expected)
 
-    published = await read_all(k.bootstrap_servers, k.output_topic, len(expected))
+    published = await read_all(k.bootstrap_servers, k.output_topic, len(expected) + len(coarse))
     bars, duplicates = streams.published(published)
-    assert_bars_equal(bars, expected)
+    assert_bars_equal(bars.loc[1_000], expected)
+    assert_bars_equal(bars.loc[5_000], coarse)
     assert duplicates == 0
     assert all(r.key == output.decode(r.value).symbol.encode() for r in published)
     assert metrics["ticksmith_ticks_consumed_total"] == len(ticks)
     assert metrics["ticksmith_records_consumed_total"] == len(ticks)
-    assert metrics["ticksmith_bars_closed_total"] == len(expected)
-    assert metrics["ticksmith_output_records_total"] == len(expected)
+    assert metrics["ticksmith_bars_closed_total"] == len(expected) + len(coarse)
+    assert metrics["ticksmith_output_records_total"] == len(expected) + len(coarse)
     assert metrics.get("ticksmith_dead_letters_total", 0) == 0
     assert metrics["ticksmith_consumer_lag_messages"] == 0
     assert metrics["ticksmith_store_symbols"] == 60

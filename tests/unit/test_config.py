@@ -61,7 +61,7 @@ def test_settings_are_frozen() -> None:
 
 
 def test_a_bad_setting_stops_start_up_naming_it() -> None:
-    env = {**os.environ, "TICKSMITH_BARS__INTERVAL_MS": "-5"}
+    env = {**os.environ, "TICKSMITH_BARS__HISTORY_BARS": "-5"}
     proc = subprocess.run(
         [sys.executable, "-m", "ticksmith", "run"],
         env=env,
@@ -70,4 +70,10 @@ def test_a_bad_setting_stops_start_up_naming_it() -> None:
         timeout=60,
     )
     assert proc.returncode == 2
-    assert "bars.interval_ms" in proc.stderr and "TICKSMITH_BARS__INTERVAL_MS" in proc.stderr
+    assert "bars.history_bars" in proc.stderr and "TICKSMITH_BARS__HISTORY_BARS" in proc.stderr
+
+
+def test_intervals_must_be_multiples_of_the_finest(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TICKSMITH_BARS__INTERVALS_MS", "[1000, 60000, 1500]")
+    with pytest.raises(ConfigError, match=r"setting bars\.intervals_ms .*multiple of the finest"):
+        load_settings()

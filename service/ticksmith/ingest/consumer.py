@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -55,7 +56,7 @@ class Ingestor(ConsumerRebalanceListener):
         *,
         fetch: FetchSettings,
         ingest: IngestSettings,
-        interval_label: str,
+        quiet_close_ms: int = 0,
         on_revoked: Callable[[set[str]], None],
     ) -> None:
         self._consumer = consumer
@@ -65,7 +66,7 @@ class Ingestor(ConsumerRebalanceListener):
         self._metrics = metrics
         self._fetch = fetch
         self._ingest = ingest
-        self._interval = interval_label
+        self._quiet_close_ns = quiet_close_ms * 1_000_000
         self._on_revoked = on_revoked
         self._lock = asyncio.Lock()  # held while a batch is in flight
         self.assigned: set[TopicPartition] = set()
@@ -88,6 +89,8 @@ class Ingestor(ConsumerRebalanceListener):
             async with self._lock:
                 if batch:
                     await self._handle(batch)
+                if self._quiet_close_ns and not self.warming_up:
+                    await self._close_quiet()
                 self._update_lag()
 
     async def _handle(self, batch: Batch) -> None:
@@ -144,6 +147,13 @@ class Ingestor(ConsumerRebalanceListener):
             self._metrics.end_to_end_seconds.observe(max(0.0, time.time() - newest_s))
         await self._commit({tp: rs[-1].offset + 1 for tp, rs in batch.items()})
 
+    async def _close_quiet(self) -> None:
+        """Close the bars of symbols that went quiet (wall clock past bar end + deadline)."""
+        result = self._store.advance(time.time_ns() - self._quiet_close_ns)
+        if result.closed:
+            published = await self._publisher.publish(result.closed)
+            self._count_bars(result, published)
+
     def _decode(self, records: list[Record]) -> Decoded:
         raw = [RawRecord(r.partition, r.offset, r.key, r.value) for r in records]
         decoded = decode(raw, self._ingest.max_record_bytes, self._ingest.max_future_skew_ms)
@@ -155,7 +165,7 @@ class Ingestor(ConsumerRebalanceListener):
         self, records: list[Record], decoded: Decoded, result: ApplyResult
     ) -> list[Reject]:
         rejects: list[Reject] = [(records[x.index], x.reason, x.detail) for x in decoded.rejected]
-        late = decoded.ticks.take(result.late)
+        late = result.late
         if len(late):
             by_offset = {(r.partition, r.offset): r for r in records}
             seen: set[tuple[int, int]] = set()
@@ -168,13 +178,18 @@ class Ingestor(ConsumerRebalanceListener):
         return rejects
 
     def _count(self, batch: Batch, decoded: Decoded, result: ApplyResult, published: int) -> None:
-        on_time = decoded.ticks.partition[~result.late]
-        parts, counts = np.unique(on_time, return_counts=True)
-        for p, n in zip(parts, counts, strict=True):
-            self._metrics.ticks_consumed.labels(str(p)).inc(int(n))
+        applied = Counter(decoded.ticks.partition.tolist())
+        applied.subtract(result.late.partition.tolist())
+        for partition, n in applied.items():
+            self._metrics.ticks_consumed.labels(str(partition)).inc(n)
         for tp, rs in batch.items():
             self._metrics.records_consumed.labels(str(tp.partition)).inc(len(rs))
-        self._metrics.bars_closed.labels(self._interval).inc(result.bars_closed)
+        self._count_bars(result, published)
+
+    def _count_bars(self, result: ApplyResult, published: int) -> None:
+        for interval_ms, by_symbol in result.closed.items():
+            n = sum(len(rows) for rows in by_symbol.values())
+            self._metrics.bars_closed.labels(f"{interval_ms}ms").inc(n)
         self._metrics.output_records.inc(published)
         self._metrics.partial_bars_dropped.inc(result.partial_dropped)
 

@@ -1,8 +1,8 @@
-"""Time bars built a whole batch at a time.
+"""Time bars, built a whole batch at a time.
 
-A bar covers ``[start_ns, start_ns + interval_ns)`` of event time. It closes when
-a tick of a later bar of the same symbol arrives. Open and close are the first
-and last tick in partition order (which is event order for an in-order feed).
+A bar covers ``[start_ns, start_ns + interval_ns)`` of event time. Bars of the
+finest interval are aggregated from ticks; coarser intervals (multiples of the
+finest) are rolled up from closed finer bars, so a tick is aggregated once.
 """
 
 from __future__ import annotations
@@ -25,28 +25,34 @@ BAR_DTYPE = np.dtype(
     ]
 )
 Bars = npt.NDArray[np.void]
+Ints = npt.NDArray[np.intp]
 
 
 @dataclass(frozen=True, slots=True)
 class Segments:
-    """Partial bars of one batch: one row per run of (symbol code, bar start)."""
+    """Bars of one batch: one row per run of (symbol code, bar start), with its code."""
 
-    code: npt.NDArray[np.intp]
+    code: Ints
     bars: Bars
 
 
+def _runs(code: Ints, start_ns: npt.NDArray[np.int64]) -> tuple[Ints, Ints]:
+    change = (code[1:] != code[:-1]) | (start_ns[1:] != start_ns[:-1])
+    first = np.concatenate(([0], np.flatnonzero(change) + 1))
+    last = np.concatenate((first[1:] - 1, [len(code) - 1]))
+    return first, last
+
+
 def segment(
-    code: npt.NDArray[np.intp],
+    code: Ints,
     start_ns: npt.NDArray[np.int64],
     price: npt.NDArray[np.float64],
     size: npt.NDArray[np.float64],
 ) -> Segments:
-    """Aggregate ticks already grouped by symbol code (stable) into partial bars."""
+    """Aggregate ticks grouped by (code, start) in time order into bars."""
     if len(code) == 0:
         return Segments(code=code, bars=np.empty(0, dtype=BAR_DTYPE))
-    change = (code[1:] != code[:-1]) | (start_ns[1:] != start_ns[:-1])
-    first = np.concatenate(([0], np.flatnonzero(change) + 1))
-    last = np.concatenate((first[1:] - 1, [len(code) - 1]))
+    first, last = _runs(code, start_ns)
     bars = np.empty(len(first), dtype=BAR_DTYPE)
     bars["start_ns"] = start_ns[first]
     bars["open"] = price[first]
@@ -57,6 +63,41 @@ def segment(
     bars["notional"] = np.add.reduceat(price * size, first)
     bars["count"] = last - first + 1
     return Segments(code=code[first], bars=bars)
+
+
+def rollup(code: Ints, start_ns: npt.NDArray[np.int64], bars: Bars) -> Segments:
+    """Aggregate finer bars grouped by (code, coarser start) in time order."""
+    if len(code) == 0:
+        return Segments(code=code, bars=np.empty(0, dtype=BAR_DTYPE))
+    first, last = _runs(code, start_ns)
+    out = np.empty(len(first), dtype=BAR_DTYPE)
+    out["start_ns"] = start_ns[first]
+    out["open"] = bars["open"][first]
+    out["close"] = bars["close"][last]
+    out["high"] = np.maximum.reduceat(bars["high"], first)
+    out["low"] = np.minimum.reduceat(bars["low"], first)
+    for name in ("volume", "notional", "count"):
+        out[name] = np.add.reduceat(bars[name], first)
+    return Segments(code=code[first], bars=out)
+
+
+def merge_into(bars: Bars, at: Ints, earlier: Bars) -> None:
+    """bars[at] ← the bar made of `earlier` followed by bars[at] (same interval)."""
+    bars["open"][at] = earlier["open"]
+    bars["high"][at] = np.maximum(earlier["high"], bars["high"][at])
+    bars["low"][at] = np.minimum(earlier["low"], bars["low"][at])
+    for name in ("volume", "notional", "count"):
+        bars[name][at] = earlier[name] + bars[name][at]
+
+
+def no_bars(n: int) -> Bars:
+    """`n` empty slots: start_ns is the NO_BAR sentinel."""
+    rows = np.zeros(n, dtype=BAR_DTYPE)
+    rows["start_ns"] = NO_BAR
+    return rows
+
+
+NO_BAR = np.iinfo(np.int64).min
 
 
 def vwap(bars: Bars) -> npt.NDArray[np.float64]:

@@ -1,0 +1,67 @@
+"""Accepted ticks whose finest bar has not closed yet: the reorder buffer.
+
+Ticks wait here, in arrival order, until their bar's end plus the allowed
+lateness is behind the symbol's watermark (its newest event time). Then they
+leave sorted by (slot, bar start, event time), so ticks that arrived out of
+order within the lateness land in the right bar, in time order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+Ints = npt.NDArray[np.intp]
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+
+
+class Pending:
+    def __init__(self) -> None:
+        self.slot: Ints = np.empty(0, dtype=np.intp)
+        self.ts: I64 = np.empty(0, dtype=np.int64)
+        self.price: F64 = np.empty(0, dtype=np.float64)
+        self.size: F64 = np.empty(0, dtype=np.float64)
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.slot.nbytes + self.ts.nbytes + self.price.nbytes + self.size.nbytes)
+
+    def add(self, slot: Ints, ts: I64, price: F64, size: F64) -> None:
+        self.slot = np.concatenate((self.slot, slot))
+        self.ts = np.concatenate((self.ts, ts))
+        self.price = np.concatenate((self.price, price))
+        self.size = np.concatenate((self.size, size))
+
+    def release(self, start: I64, closed_before: I64) -> tuple[Ints, I64, F64, F64]:
+        """Remove and return the ticks whose bar start (`start`, per pending tick)
+        is before `closed_before[slot]`, sorted by (slot, start, ts), stably."""
+        out = start < closed_before[self.slot]
+        keep = ~out
+        order = np.lexsort((self.ts[out], start[out], self.slot[out]))
+        released = tuple(a[out][order] for a in (self.slot, self.ts, self.price, self.size))
+        self.slot, self.ts, self.price, self.size = (
+            self.slot[keep],
+            self.ts[keep],
+            self.price[keep],
+            self.size[keep],
+        )
+        return released  # type: ignore[return-value]
+
+    def drop_slots(self, slots: Ints) -> None:
+        keep = ~np.isin(self.slot, slots)
+        self.slot, self.ts, self.price, self.size = (
+            self.slot[keep],
+            self.ts[keep],
+            self.price[keep],
+            self.size[keep],
+        )
+
+    def of_slot(self, slot: int) -> tuple[I64, F64, F64]:
+        """One slot's pending ticks in time order (for the provisional bar)."""
+        mine = self.slot == slot
+        order = np.argsort(self.ts[mine], kind="stable")
+        return self.ts[mine][order], self.price[mine][order], self.size[mine][order]

@@ -1,0 +1,56 @@
+"""Bars of a coarser interval, rolled up from closed bars of the finest one."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from ticksmith.store.bars import NO_BAR, Bars, merge_into, no_bars, rollup
+
+Ints = npt.NDArray[np.intp]
+
+
+class Rollup:
+    """Forming bars of one coarser interval, one row per symbol slot."""
+
+    def __init__(self, interval_ns: int) -> None:
+        self.interval_ns = interval_ns
+        self.forming = no_bars(64)
+
+    def ensure(self, slots: int) -> None:
+        if slots > len(self.forming):
+            self.forming = np.concatenate((self.forming, no_bars(max(slots, len(self.forming)))))
+
+    def clear(self, slots: Ints) -> None:
+        self.forming["start_ns"][slots] = NO_BAR
+
+    def fold(self, slot: Ints, fine: Bars) -> tuple[Bars, Ints]:
+        """Add closed finer bars (grouped by slot, in time order); return the coarser
+        bars this completes (a later coarse interval began) with their slots."""
+        if len(slot) == 0:
+            return np.empty(0, dtype=fine.dtype), slot
+        start = fine["start_ns"] - fine["start_ns"] % self.interval_ns
+        segs = rollup(slot, start, fine)
+        first = np.r_[True, segs.code[1:] != segs.code[:-1]]
+        last = np.r_[segs.code[1:] != segs.code[:-1], True]
+        bars = segs.bars.copy()
+        prev = self.forming[segs.code[first]]
+        same = prev["start_ns"] == bars["start_ns"][first]
+        merge_into(bars, np.flatnonzero(first)[same], prev[same])
+        closes = (prev["start_ns"] != NO_BAR) & ~same
+        rows = np.concatenate((prev[closes], bars[~last]))
+        slots = np.concatenate((segs.code[first][closes], segs.code[~last]))
+        self.forming[segs.code[last]] = bars[last]
+        order = np.argsort(slots, kind="stable")
+        return rows[order], slots[order]
+
+    def close_due(self, watermark: npt.NDArray[np.int64], lateness_ns: int) -> tuple[Bars, Ints]:
+        """Close forming bars whose end plus lateness is at or behind the slot's watermark."""
+        n = min(len(watermark), len(self.forming))
+        start = self.forming["start_ns"][:n]
+        due = np.flatnonzero(
+            (start != NO_BAR) & (start + self.interval_ns + lateness_ns <= watermark[:n])
+        )
+        rows = self.forming[due].copy()
+        self.forming["start_ns"][due] = NO_BAR
+        return rows, due
