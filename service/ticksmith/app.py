@@ -13,6 +13,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
 
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -24,6 +25,7 @@ from ticksmith.cache.proxy_cache import ProxyCache
 from ticksmith.cache.sources import BarSource, IndicatorSource, TickSource
 from ticksmith.config import KafkaSettings, Settings
 from ticksmith.errors import MissingTopic
+from ticksmith.indicators.live import IndicatorWorker
 from ticksmith.ingest.consumer import FetchSettings, Ingestor
 from ticksmith.ingest.dead_letter import DeadLetters
 from ticksmith.ingest.ownership import Ownership
@@ -58,7 +60,7 @@ def build_parts(
         ticks_per_symbol=settings.window.ticks_per_symbol,
     )
     sources = {
-        "indicators": IndicatorSource(store, settings.indicators),
+        "indicators": IndicatorSource(store, settings.indicator_specs),
         "bars": BarSource(store),
         "ticks": TickSource(store),
     }
@@ -99,16 +101,18 @@ async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIter
     metrics, store, cache = build_parts(settings, registry)
     k = settings.kafka
     kafka = kafka_clients(k)
+    indicators = IndicatorWorker(settings.indicator_specs, settings.bars.intervals_ms, metrics)
     ingestor = Ingestor(
         kafka.consumer,
         Publisher(kafka.producer, k.output_topic),
+        indicators,
         DeadLetters(kafka.producer, k.dead_letter_topic, metrics),
         store,
         metrics,
         fetch=FetchSettings(k.fetch_max_records, k.fetch_timeout_ms),
         ingest=settings.ingest,
         quiet_close_ms=settings.bars.quiet_close_ms,
-        on_revoked=cache.drop_symbols,
+        on_revoked=partial(_forget, cache, indicators),
     )
     ownership = Ownership(kafka.consumer, kafka.admin, k.group_id, k.ticks_topic)
     api = make_app(
@@ -132,6 +136,12 @@ async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIter
         stack.callback(loop_lag.cancel)
         log.info("serving metrics on http://%s:%d/metrics", settings.http.host, port)
         yield Service(settings, metrics, store, cache, ingestor, port)
+
+
+def _forget(cache: ProxyCache, indicators: IndicatorWorker, symbols: set[str]) -> None:
+    """Revoked symbols leave everything derived from them."""
+    cache.drop_symbols(symbols)
+    indicators.drop(symbols)
 
 
 async def _serve(stack: contextlib.AsyncExitStack, api: web.Application, settings: Settings) -> int:

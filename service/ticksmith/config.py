@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from ticksmith.errors import ConfigError
+from ticksmith.indicators.spec import IndicatorSpec, parse_specs
 
 ENV_PREFIX = "TICKSMITH_"
 CONFIG_ENV = "TICKSMITH_CONFIG"
@@ -73,9 +74,15 @@ class WindowSettings(_Section):
     ticks_per_symbol: Positive = 1_024
 
 
-class IndicatorSettings(_Section):
-    sma_periods: tuple[Positive, ...] = (20,)
-    ema_periods: tuple[Positive, ...] = (20,)
+DEFAULT_INDICATORS: dict[str, list[dict[str, int | float]]] = {
+    "sma": [{"period": 20}],
+    "ema": [{"period": 20}],
+    "rsi": [{"period": 14}],
+    "macd": [{"fast": 12, "slow": 26, "signal": 9}],
+    "bbands": [{"period": 20, "nbdevup": 2, "nbdevdn": 2}],
+    "atr": [{"period": 14}],
+    "vwap": [{"period": 20}],
+}
 
 
 class CacheSettings(_Section):
@@ -104,13 +111,28 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     bars: BarSettings = BarSettings()
     window: WindowSettings = WindowSettings()
-    indicators: IndicatorSettings = IndicatorSettings()
+    # name -> list of parameter tables; see docs/indicators.md
+    indicators: dict[str, list[dict[str, int | float]]] = Field(
+        default_factory=lambda: {k: [dict(p) for p in v] for k, v in DEFAULT_INDICATORS.items()}
+    )
     cache: CacheSettings = CacheSettings()
     http: HttpSettings = HttpSettings()
     monitor: MonitorSettings = MonitorSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     toml_file: ClassVar[Path | None] = None
+
+    @field_validator("indicators")
+    @classmethod
+    def _known_indicators(
+        cls, value: dict[str, list[dict[str, int | float]]]
+    ) -> dict[str, list[dict[str, int | float]]]:
+        parse_specs(value)  # raises naming the entry, e.g. indicators.macd[0]
+        return value
+
+    @property
+    def indicator_specs(self) -> tuple[IndicatorSpec, ...]:
+        return parse_specs(self.indicators)
 
     @classmethod
     def settings_customise_sources(

@@ -13,10 +13,11 @@ import math
 import msgspec
 from aiokafka import AIOKafkaProducer
 
+from ticksmith.indicators.live import BarValues, Values
 from ticksmith.store.bars import Bars, vwap
 
 
-class BarRecord(msgspec.Struct, array_like=False, omit_defaults=False):
+class BarRecord(msgspec.Struct):
     symbol: str
     interval_ms: int
     start_ns: int
@@ -28,12 +29,29 @@ class BarRecord(msgspec.Struct, array_like=False, omit_defaults=False):
     volume: float
     vwap: float | None
     count: int
+    indicators: dict[str, float | None] = {}
+    ready: dict[str, bool] = {}
 
 
 _encoder = msgspec.json.Encoder()
 
 
-def bar_records(symbol: str, interval_ms: int, rows: Bars) -> list[BarRecord]:
+def bar_records(
+    symbol: str, interval_ms: int, rows: Bars, values: BarValues | None = None
+) -> list[BarRecord]:
+    records = _bars(symbol, interval_ms, rows)
+    if values is not None:
+        for i, record in enumerate(records):
+            record.indicators = {c: _number(v[i]) for c, v in values.values.items()}
+            record.ready = {label: bool(r[i]) for label, r in values.ready.items()}
+    return records
+
+
+def _number(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
+def _bars(symbol: str, interval_ms: int, rows: Bars) -> list[BarRecord]:
     interval_ns = interval_ms * 1_000_000
     prices = vwap(rows)
     return [
@@ -69,13 +87,15 @@ class Publisher:
         self._producer = producer
         self._topic = topic
 
-    async def publish(self, closed: dict[int, dict[str, Bars]]) -> int:
-        """Send every closed bar (interval_ms -> symbol -> bars); wait for the acks."""
+    async def publish(self, closed: dict[int, dict[str, Bars]], values: Values) -> int:
+        """Send every closed bar (interval_ms -> symbol -> bars) with its indicator
+        values; wait for the broker's acks."""
         futures = []
         for interval_ms, by_symbol in closed.items():
             for symbol, rows in by_symbol.items():
                 key = symbol.encode()
-                for record in bar_records(symbol, interval_ms, rows):
+                extra = values.get(interval_ms, {}).get(symbol)
+                for record in bar_records(symbol, interval_ms, rows, extra):
                     futures.append(await self._producer.send(self._topic, encode(record), key=key))
         await asyncio.gather(*futures)
         return len(futures)

@@ -6,6 +6,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
+import numpy as np
 import pandas as pd
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -18,6 +19,7 @@ from tests.oracle import assert_bars_equal, offline_bars
 from ticksmith import output
 from ticksmith.app import Service
 from ticksmith.config import BarSettings, Settings
+from ticksmith.indicators import indicator_frame, phase_of
 from ticksmith.produce.market import Market, symbol_names
 from ticksmith.produce.writer import encode_chunk, send_all
 
@@ -59,6 +61,14 @@ async def test_known_ticks_for_60_symbols_become_exactly_the_offline_bars(
     assert_bars_equal(bars.loc[5_000], coarse)
     assert duplicates == 0
     assert all(r.key == output.decode(r.value).symbol.encode() for r in published)
+    for symbol in ("SYM0000", "SYM0042"):  # live indicators == the backfill path, exactly
+        mine = sorted((output.decode(r.value) for r in published), key=lambda b: b.start_ns)
+        mine = [b for b in mine if b.symbol == symbol and b.interval_ms == 1_000]
+        frame = indicator_frame(expected.loc[symbol], settings.indicator_specs, phase_of(symbol))
+        for column in ("sma_20", "ema_20", "rsi_14", "macd_12_26_9_hist", "atr_14"):
+            live = np.array([b.indicators[column] for b in mine], dtype=float)
+            np.testing.assert_array_equal(live, frame[column].to_numpy())
+        assert [b.ready["rsi_14"] for b in mine] == [i >= 14 for i in range(len(mine))]
     assert metrics["ticksmith_ticks_consumed_total"] == len(ticks)
     assert metrics["ticksmith_records_consumed_total"] == len(ticks)
     assert metrics["ticksmith_bars_closed_total"] == len(expected) + len(coarse)

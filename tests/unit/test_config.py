@@ -26,11 +26,13 @@ def test_environment_overrides_the_file_one_setting_at_a_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("TICKSMITH_KAFKA__BOOTSTRAP_SERVERS", "broker:29092")
-    monkeypatch.setenv("TICKSMITH_INDICATORS__SMA_PERIODS", "[5, 50]")
+    monkeypatch.setenv("TICKSMITH_INDICATORS__SMA", '[{"period": 5}, {"period": 50}]')
     settings = load_settings(ROOT / "config" / "ticksmith.toml")
     assert settings.kafka.bootstrap_servers == "broker:29092"
     assert settings.kafka.group_id == "ticksmith"
-    assert settings.indicators.sma_periods == (5, 50)
+    labels = [s.label for s in settings.indicator_specs]
+    assert [x for x in labels if x.startswith("sma")] == ["sma_5", "sma_50"]
+    assert "rsi_14" in labels  # the other indicators keep the file's tables
 
 
 def test_a_bad_value_in_the_file_is_named(tmp_path: Path) -> None:
@@ -77,3 +79,10 @@ def test_intervals_must_be_multiples_of_the_finest(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("TICKSMITH_BARS__INTERVALS_MS", "[1000, 60000, 1500]")
     with pytest.raises(ConfigError, match=r"setting bars\.intervals_ms .*multiple of the finest"):
         load_settings()
+
+
+def test_a_bad_indicator_parameter_is_named(tmp_path: Path) -> None:
+    file = tmp_path / "bad.toml"
+    file.write_text("[indicators]\nmacd = [{ fast = 12, slow = 5, signal = 9 }]\n")
+    with pytest.raises(ConfigError, match=r"indicators\.macd\[0\]"):
+        load_settings(file)

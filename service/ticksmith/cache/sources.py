@@ -5,9 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from ticksmith.cache.proxy_cache import Key
-from ticksmith.config import IndicatorSettings
 from ticksmith.errors import TicksmithError
-from ticksmith.indicators.frame import indicator_frame
+from ticksmith.indicators import IndicatorSpec, indicator_frame, phase_of
 from ticksmith.store.store import Store, SymbolState
 
 
@@ -29,16 +28,17 @@ class _StoreSource:
 class IndicatorSource(_StoreSource):
     """Closed bars plus every configured indicator; changes when a bar closes."""
 
-    def __init__(self, store: Store, settings: IndicatorSettings) -> None:
+    def __init__(self, store: Store, specs: tuple[IndicatorSpec, ...]) -> None:
         super().__init__(store)
-        self._settings = settings
+        self._specs = specs
 
     def version(self, key: Key) -> int:
         return self._state(key).version
 
     def compute(self, key: Key) -> pd.DataFrame:
         self._state(key)
-        return indicator_frame(self._store.bars_frame(key.symbol), self._settings)
+        bars = self._store.bars_frame(key.symbol, key.interval_ms)
+        return indicator_frame(bars, self._specs, phase_of(key.symbol))
 
 
 class BarSource(_StoreSource):
@@ -49,7 +49,7 @@ class BarSource(_StoreSource):
 
     def compute(self, key: Key) -> pd.DataFrame:
         self._state(key)
-        return self._store.bars_frame(key.symbol)
+        return self._store.bars_frame(key.symbol, key.interval_ms)
 
 
 class TickSource(_StoreSource):

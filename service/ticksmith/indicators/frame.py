@@ -1,15 +1,24 @@
-"""A symbol's indicator frame: its closed bars plus every configured indicator."""
+"""A symbol's indicator frame: its closed bars plus every configured indicator,
+computed by the backfill path (the cache recomputes it when a bar closes)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 
-from ticksmith.config import IndicatorSettings
-from ticksmith.indicators.moving import ema, sma
+from ticksmith.indicators.columns import BarColumns, Floats
+from ticksmith.indicators.spec import IndicatorSpec
 
 
-def indicator_frame(bars: pd.DataFrame, settings: IndicatorSettings) -> pd.DataFrame:
-    close = bars["close"].to_numpy()
-    columns = {f"sma_{p}": sma(close, p) for p in settings.sma_periods}
-    columns |= {f"ema_{p}": ema(close, p) for p in settings.ema_periods}
-    return bars.assign(**columns)
+def indicator_frame(
+    bars: pd.DataFrame, specs: Sequence[IndicatorSpec], phase: int = 0
+) -> pd.DataFrame:
+    """`bars` (open, high, low, close, volume, vwap, count; oldest first) with
+    one column per indicator output, NaN over each warm-up. `phase`: see
+    ``IndicatorSpec.backfill``."""
+    columns = BarColumns.from_frame(bars)
+    values: dict[str, Floats] = {}
+    for spec in specs:
+        values |= spec.backfill(columns, phase)
+    return bars.assign(**values)

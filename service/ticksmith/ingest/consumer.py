@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.errors import CommitFailedError
 
 from ticksmith.config import IngestSettings
+from ticksmith.indicators.live import IndicatorWorker
 from ticksmith.ingest.dead_letter import DeadLetters
 from ticksmith.ingest.decode import Decoded, decode
 from ticksmith.ingest.reasons import Reason
@@ -50,6 +51,7 @@ class Ingestor(ConsumerRebalanceListener):
         self,
         consumer: AIOKafkaConsumer,
         publisher: Publisher,
+        indicators: IndicatorWorker,
         dead_letters: DeadLetters,
         store: Store,
         metrics: Metrics,
@@ -61,6 +63,7 @@ class Ingestor(ConsumerRebalanceListener):
     ) -> None:
         self._consumer = consumer
         self._publisher = publisher
+        self._indicators = indicators
         self._dead_letters = dead_letters
         self._store = store
         self._metrics = metrics
@@ -119,6 +122,7 @@ class Ingestor(ConsumerRebalanceListener):
         decoded = self._decode(records)
         self._set_replay_floors(decoded)
         result = self._store.apply(decoded.ticks)
+        self._indicators.update(result.closed)  # state only: outputs were the old owner's
         parts, counts = np.unique(decoded.ticks.partition, return_counts=True)
         for p, n in zip(parts, counts, strict=True):
             self._metrics.ticks_replayed.labels(str(p)).inc(int(n))
@@ -137,9 +141,10 @@ class Ingestor(ConsumerRebalanceListener):
         records = [r for rs in batch.values() for r in rs]
         decoded = self._decode(records)
         result = self._store.apply(decoded.ticks)
+        values = self._indicators.update(result.closed)
         rejects = self._rejects(records, decoded, result)
         published, _ = await asyncio.gather(
-            self._publisher.publish(result.closed), self._dead_letters.send(rejects)
+            self._publisher.publish(result.closed, values), self._dead_letters.send(rejects)
         )
         self._count(batch, decoded, result, published)
         if len(decoded.ticks):
@@ -151,7 +156,8 @@ class Ingestor(ConsumerRebalanceListener):
         """Close the bars of symbols that went quiet (wall clock past bar end + deadline)."""
         result = self._store.advance(time.time_ns() - self._quiet_close_ns)
         if result.closed:
-            published = await self._publisher.publish(result.closed)
+            values = self._indicators.update(result.closed)
+            published = await self._publisher.publish(result.closed, values)
             self._count_bars(result, published)
 
     def _decode(self, records: list[Record]) -> Decoded:
