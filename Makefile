@@ -9,14 +9,14 @@ SYMBOLS ?= 500
 RATE ?= 20000
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint typecheck bench kafka-start kafka-stop clean
+.PHONY: install run test lint bench kafka-start kafka-stop clean dashboard-png
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,dev,bench]'
+	$(BIN)/pip install -q -e '.[test,dev,bench,viz]'
 	touch $@
 
 run: install
@@ -24,6 +24,7 @@ run: install
 		deploy/run-local.sh $(DURATION)
 
 test: install
+	deploy/prometheus/install.sh
 	KAFKA_PORT=$(TEST_KAFKA_PORT) deploy/kafka/broker.sh start
 	status=0; TICKSMITH_TEST_KAFKA_PORT=$(TEST_KAFKA_PORT) $(BIN)/pytest $(PYTEST_ARGS) || status=$$?; \
 		KAFKA_PORT=$(TEST_KAFKA_PORT) deploy/kafka/broker.sh stop; exit $$status
@@ -32,11 +33,15 @@ lint: install
 	$(BIN)/ruff check service tests bench
 	$(BIN)/ruff format --check service tests bench
 
-BENCHES := $(patsubst bench/%.py,%,$(wildcard bench/*.py))
+BENCHES := $(filter-out _%,$(patsubst bench/%.py,%,$(wildcard bench/*.py)))
 bench: $(addprefix bench-,$(BENCHES))
 
 bench-%: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/$*.py
+
+dashboard-png: install
+	deploy/prometheus/install.sh
+	PYTHON=$(CURDIR)/$(BIN)/python deploy/grafana/render-local-run.sh docs/dashboard.png
 
 kafka-start:
 	KAFKA_PORT=$(KAFKA_PORT) deploy/kafka/broker.sh start

@@ -29,8 +29,12 @@ from ticksmith.indicators.live import IndicatorWorker
 from ticksmith.ingest.consumer import FetchSettings, Ingestor
 from ticksmith.ingest.dead_letter import DeadLetters
 from ticksmith.ingest.ownership import Ownership
+from ticksmith.monitor.gc_stats import GCStats
 from ticksmith.monitor.loop_lag import watch_loop_lag
+from ticksmith.monitor.memory import MemoryProbe, Monitor
+from ticksmith.monitor.memory_metrics import MemoryMetrics
 from ticksmith.monitor.metrics import Metrics
+from ticksmith.monitor.pressure import PressurePolicy
 from ticksmith.output import Publisher
 from ticksmith.store.store import Store
 
@@ -46,7 +50,20 @@ class Service:
     store: Store
     cache: ProxyCache
     ingestor: Ingestor
+    monitor: Monitor
     http_port: int
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop`; a failure of the memory monitor stops it too and is raised."""
+        ingest = asyncio.create_task(self.ingestor.run(stop))
+        watch = asyncio.create_task(self.monitor.wait())
+        done, _ = await asyncio.wait({ingest, watch}, return_when=asyncio.FIRST_COMPLETED)
+        if watch in done:
+            stop.set()
+            await ingest
+            watch.result()  # raises MonitorFailed
+        watch.cancel()
+        ingest.result()
 
 
 def build_parts(
@@ -131,11 +148,26 @@ async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIter
         await kafka.admin.start()
         stack.push_async_callback(kafka.admin.close)
         await require_topics(kafka.consumer, k)
+        monitor = _monitor(settings, registry, cache)
+        await stack.enter_async_context(monitor)
         kafka.consumer.subscribe(topics=[k.ticks_topic], listener=ingestor)
         loop_lag = asyncio.create_task(watch_loop_lag(metrics.event_loop_lag))
         stack.callback(loop_lag.cancel)
         log.info("serving metrics on http://%s:%d/metrics", settings.http.host, port)
-        yield Service(settings, metrics, store, cache, ingestor, port)
+        yield Service(settings, metrics, store, cache, ingestor, monitor, port)
+
+
+def _monitor(settings: Settings, registry: CollectorRegistry, cache: ProxyCache) -> Monitor:
+    gc_stats = GCStats()
+    policy = PressurePolicy(**settings.monitor.model_dump(exclude={"interval_ms"}))
+    return Monitor(
+        MemoryProbe.discover(),
+        cache,
+        MemoryMetrics(registry, gc_stats),
+        gc_stats,
+        policy,
+        interval_ms=settings.monitor.interval_ms,
+    )
 
 
 def _forget(cache: ProxyCache, indicators: IndicatorWorker, symbols: set[str]) -> None:

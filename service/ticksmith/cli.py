@@ -78,7 +78,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> None:
     async with lifespan(settings, CollectorRegistry()) as service:
         summary = asyncio.create_task(print_every(service)) if args.summary else None
         try:
-            await service.ingestor.run(stop)
+            await service.run(stop)
         finally:
             if summary is not None:
                 summary.cancel()

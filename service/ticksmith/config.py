@@ -11,7 +11,14 @@ import os
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -95,7 +102,24 @@ class HttpSettings(_Section):
 
 
 class MonitorSettings(_Section):
+    """The GC-pressure monitor; every field but interval_ms is a PressurePolicy field
+    (docs/memory.md)."""
+
     interval_ms: Positive = 1_000
+    budget_bytes: NonNegative = 0  # 0: budget_fraction of the cgroup limit, else of host RAM
+    budget_fraction: Annotated[float, Field(gt=0, le=1)] = 0.8
+    soft_ratio: Annotated[float, Field(gt=0, le=1)] = 0.80
+    hard_ratio: Annotated[float, Field(gt=0, le=1)] = 0.95
+    relief_ratio: Annotated[float, Field(gt=0, le=1)] = 0.70
+    soft_evict_min_fraction: Annotated[float, Field(ge=0, le=1)] = 0.25
+    psi_some_soft_ratio: Annotated[float, Field(ge=0, le=1)] = 0.10
+    psi_full_hard_ratio: Annotated[float, Field(ge=0, le=1)] = 0.10
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MonitorSettings:
+        if not self.relief_ratio < self.soft_ratio < self.hard_ratio:
+            raise ValueError("need relief_ratio < soft_ratio < hard_ratio")
+        return self
 
 
 class Settings(BaseSettings):

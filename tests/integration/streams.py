@@ -31,7 +31,7 @@ async def running(settings: Settings) -> AsyncIterator[Service]:
     """An in-process service member, stopped cleanly (SIGTERM path) on exit."""
     stop = asyncio.Event()
     async with lifespan(settings, CollectorRegistry()) as service:
-        task = asyncio.create_task(service.ingestor.run(stop))
+        task = asyncio.create_task(service.run(stop))
         try:
             yield service
         finally:

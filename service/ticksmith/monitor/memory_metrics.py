@@ -1,0 +1,149 @@
+"""Prometheus instruments of the memory monitor and the GC, on a registry passed in.
+
+Not duplicated here: ``process_resident_memory_bytes`` (prometheus-client's
+ProcessCollector, registered by :class:`ticksmith.monitor.metrics.Metrics`) is the
+RSS the monitor compares with the budget. An unknown or unlimited value is NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+from ticksmith.monitor.gc_stats import PAUSE_BUCKETS_SECONDS, GCStats
+from ticksmith.monitor.pressure import Budget, Level, MemorySample, Pressure
+
+NS = "ticksmith"
+
+
+def _or_nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+class MemoryMetrics:
+    def __init__(self, registry: CollectorRegistry, gc_stats: GCStats) -> None:
+        self.budget_bytes = Gauge(
+            "memory_budget_bytes",
+            "Memory budget the process RSS is held to (configured, or a fraction of "
+            "the cgroup limit or of host memory).",
+            namespace=NS,
+            registry=registry,
+        )
+        self.cgroup_current_bytes = Gauge(
+            "cgroup_memory_current_bytes",
+            "cgroup v2 memory.current of the process's cgroup, page cache included.",
+            namespace=NS,
+            registry=registry,
+        )
+        self.cgroup_working_set_bytes = Gauge(
+            "cgroup_memory_working_set_bytes",
+            "memory.current minus inactive file cache: what is compared with memory.max.",
+            namespace=NS,
+            registry=registry,
+        )
+        self.cgroup_max_bytes = Gauge(
+            "cgroup_memory_max_bytes",
+            "Smallest cgroup v2 memory.max from the process's cgroup up; NaN if none.",
+            namespace=NS,
+            registry=registry,
+        )
+        self.stall_ratio = Gauge(
+            "memory_pressure_stall_ratio",
+            "PSI memory avg10: share of the last 10 s that some / all tasks stalled on memory.",
+            ["kind"],
+            namespace=NS,
+            registry=registry,
+        )
+        self.pressure_level = Gauge(
+            "memory_pressure_level",
+            "Memory pressure level: 0 none, 1 soft (LRU eviction), 2 hard (drop all, collect).",
+            namespace=NS,
+            registry=registry,
+        )
+        self.evictions = Counter(
+            "memory_evictions",
+            "Cache entries evicted by the memory monitor, by pressure level.",
+            ["level"],
+            namespace=NS,
+            registry=registry,
+        )
+        for kind in ("some", "full"):
+            self.stall_ratio.labels(kind).set(math.nan)
+        for level in ("soft", "hard"):
+            self.evictions.labels(level)
+        registry.register(GCMetrics(gc_stats))
+
+    def record(
+        self, sample: MemorySample, budget: Budget, pressure: Pressure, evicted: int
+    ) -> None:
+        self.budget_bytes.set(budget.bytes)
+        self.cgroup_current_bytes.set(_or_nan(sample.cgroup_current_bytes))
+        self.cgroup_working_set_bytes.set(_or_nan(sample.cgroup_working_set_bytes))
+        self.cgroup_max_bytes.set(_or_nan(sample.cgroup_max_bytes))
+        self.stall_ratio.labels("some").set(_or_nan(sample.psi_some_avg10))
+        self.stall_ratio.labels("full").set(_or_nan(sample.psi_full_avg10))
+        self.pressure_level.set(int(pressure.level))
+        if evicted and pressure.level is not Level.NONE:
+            self.evictions.labels(pressure.level.name.lower()).inc(evicted)
+
+
+class GCMetrics(Collector):
+    """GC pauses and counts per generation, read from :class:`GCStats` at scrape time."""
+
+    def __init__(self, stats: GCStats) -> None:
+        self._stats = stats
+
+    def describe(self) -> Iterable[Metric]:
+        return _GCFamilies().all()
+
+    def collect(self) -> Iterable[Metric]:
+        families = _GCFamilies()
+        for n, gen in self._stats.snapshot().items():
+            label = [str(n)]
+            families.pause.add_metric(label, _cumulative(gen.pause_buckets), gen.pause_seconds_sum)
+            families.collections.add_metric(label, gen.collections)
+            families.collected.add_metric(label, gen.collected)
+            families.uncollectable.add_metric(label, gen.uncollectable)
+        return families.all()
+
+
+class _GCFamilies:
+    def __init__(self) -> None:
+        labels = ["generation"]
+        self.pause = HistogramMetricFamily(
+            f"{NS}_gc_pause_seconds",
+            "Time the collector stopped the process, by oldest generation collected.",
+            labels=labels,
+        )
+        self.collections = CounterMetricFamily(
+            f"{NS}_gc_collections", "Collections, by generation.", labels=labels
+        )
+        self.collected = CounterMetricFamily(
+            f"{NS}_gc_collected_objects",
+            "Objects freed by the collector, by generation.",
+            labels=labels,
+        )
+        self.uncollectable = CounterMetricFamily(
+            f"{NS}_gc_uncollectable_objects",
+            "Objects the collector found unreachable but could not free, by generation.",
+            labels=labels,
+        )
+
+    def all(self) -> list[Metric]:
+        return [self.pause, self.collections, self.collected, self.uncollectable]
+
+
+_BOUNDS = [*(floatToGoString(b) for b in PAUSE_BUCKETS_SECONDS), "+Inf"]  # type: ignore[no-untyped-call]
+
+
+def _cumulative(counts: list[int]) -> list[tuple[str, float]]:
+    total, buckets = 0, []
+    for bound, count in zip(_BOUNDS, counts, strict=True):
+        total += count
+        buckets.append((bound, float(total)))
+    return buckets

@@ -1,0 +1,172 @@
+"""Memory pressure: from one memory sample to a level, and from a level to an action.
+
+The decision (:func:`resolve_budget`, :func:`assess`, :func:`soft_target_bytes`) is
+pure, so it is tested with plain numbers. :func:`relieve` acts on anything
+:class:`Evictable` — the proxy cache in the service.
+
+Levels: NONE, SOFT (evict least-recently-used cache entries down to a target),
+HARD (drop every strong cache entry and run a full collection).
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Literal, Protocol
+
+
+class Level(IntEnum):
+    NONE = 0
+    SOFT = 1
+    HARD = 2
+
+
+BudgetSource = Literal["configured", "cgroup", "host"]
+Signal = Literal["", "rss", "cgroup", "psi_some", "psi_full"]
+
+
+@dataclass(frozen=True, slots=True)
+class MemorySample:
+    """One reading of the process's memory; None where the kernel does not say."""
+
+    rss_bytes: int
+    cgroup_current_bytes: int | None = None
+    cgroup_working_set_bytes: int | None = None  # current minus inactive file cache
+    cgroup_max_bytes: int | None = None  # None: no cgroup v2, or no limit ("max")
+    psi_some_avg10: float | None = None  # share of the last 10 s, 0..1
+    psi_full_avg10: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PressurePolicy:
+    """Budget and thresholds; ratios are of the budget (RSS) or of memory.max (cgroup).
+
+    `budget_bytes` 0 means "budget_fraction of the cgroup limit, or of host memory
+    when there is no limit". A PSI threshold of 0 turns that signal off.
+    """
+
+    budget_bytes: int = 0
+    budget_fraction: float = 0.8
+    soft_ratio: float = 0.80
+    hard_ratio: float = 0.95
+    relief_ratio: float = 0.70
+    soft_evict_min_fraction: float = 0.25
+    psi_some_soft_ratio: float = 0.10
+    psi_full_hard_ratio: float = 0.10
+
+    def __post_init__(self) -> None:
+        if self.budget_bytes < 0:
+            raise ValueError(f"budget_bytes must be >= 0, got {self.budget_bytes}")
+        if not 0 < self.budget_fraction <= 1:
+            raise ValueError(f"budget_fraction must be in (0, 1], got {self.budget_fraction}")
+        if not 0 < self.relief_ratio <= self.soft_ratio < self.hard_ratio:
+            raise ValueError(
+                "need 0 < relief_ratio <= soft_ratio < hard_ratio, got "
+                f"{self.relief_ratio}, {self.soft_ratio}, {self.hard_ratio}"
+            )
+        if not 0 <= self.soft_evict_min_fraction <= 1:
+            raise ValueError("soft_evict_min_fraction must be in [0, 1]")
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    bytes: int
+    source: BudgetSource
+
+
+@dataclass(frozen=True, slots=True)
+class Pressure:
+    level: Level
+    signal: Signal  # the signal that set the level; "" at NONE
+    excess_bytes: int  # usage above the relief target (relief_ratio), never negative
+
+
+def resolve_budget(policy: PressurePolicy, cgroup_max_bytes: int | None, host_bytes: int) -> Budget:
+    """The configured budget, else a fraction of the cgroup limit, else of host memory."""
+    if policy.budget_bytes > 0:
+        return Budget(policy.budget_bytes, "configured")
+    if cgroup_max_bytes is not None:
+        return Budget(int(cgroup_max_bytes * policy.budget_fraction), "cgroup")
+    return Budget(int(host_bytes * policy.budget_fraction), "host")
+
+
+def assess(sample: MemorySample, budget: Budget, policy: PressurePolicy) -> Pressure:
+    """The highest level any signal reaches; ties go to the first signal checked."""
+    found = [pair for pair in _signal_levels(sample, budget, policy) if pair[1]]
+    signal, level = max(found, key=lambda pair: pair[1], default=("", Level.NONE))
+    return Pressure(level, signal, _excess_bytes(sample, budget, policy))
+
+
+def soft_target_bytes(strong_bytes: int, excess_bytes: int, min_fraction: float) -> int:
+    """Strong bytes to keep: shed the excess, and at least `min_fraction` of the tier
+    (a PSI signal has no byte excess, and freed bytes do not all return to the OS)."""
+    floor_shed = math.ceil(strong_bytes * min_fraction)
+    return max(0, strong_bytes - max(excess_bytes, floor_shed))
+
+
+class Evictable(Protocol):
+    """What the monitor can shrink: the proxy cache's strong tier."""
+
+    @property
+    def strong_bytes(self) -> int: ...
+
+    def evict_to(self, target_bytes: int, reason: str = ...) -> int: ...
+
+
+def relieve(
+    pressure: Pressure,
+    previous: Level,
+    cache: Evictable,
+    policy: PressurePolicy,
+    collect: Callable[[], object] = gc.collect,
+) -> int:
+    """Act on a level; return the number of entries evicted.
+
+    HARD collects when it evicted something or is newly reached, not on every sample
+    while it lasts: a full collection of a large heap blocks the event loop.
+    """
+    if pressure.level is Level.SOFT:
+        target = soft_target_bytes(
+            cache.strong_bytes, pressure.excess_bytes, policy.soft_evict_min_fraction
+        )
+        return cache.evict_to(target, reason="pressure_soft")
+    if pressure.level is Level.HARD:
+        evicted = cache.evict_to(0, reason="pressure_hard")
+        if evicted or previous is not Level.HARD:
+            collect()
+        return evicted
+    return 0
+
+
+def _level_of(ratio: float, soft: float, hard: float) -> Level:
+    if ratio >= hard:
+        return Level.HARD
+    return Level.SOFT if ratio >= soft else Level.NONE
+
+
+def _signal_levels(
+    sample: MemorySample, budget: Budget, policy: PressurePolicy
+) -> list[tuple[Signal, Level]]:
+    soft, hard = policy.soft_ratio, policy.hard_ratio
+    found: list[tuple[Signal, Level]] = []
+    if budget.bytes > 0:
+        found.append(("rss", _level_of(sample.rss_bytes / budget.bytes, soft, hard)))
+    used, limit = sample.cgroup_working_set_bytes, sample.cgroup_max_bytes
+    if used is not None and limit:
+        found.append(("cgroup", _level_of(used / limit, soft, hard)))
+    if policy.psi_full_hard_ratio and (sample.psi_full_avg10 or 0) >= policy.psi_full_hard_ratio:
+        found.append(("psi_full", Level.HARD))
+    if policy.psi_some_soft_ratio and (sample.psi_some_avg10 or 0) >= policy.psi_some_soft_ratio:
+        found.append(("psi_some", Level.SOFT))
+    return found
+
+
+def _excess_bytes(sample: MemorySample, budget: Budget, policy: PressurePolicy) -> int:
+    excess = sample.rss_bytes - int(budget.bytes * policy.relief_ratio)
+    used, limit = sample.cgroup_working_set_bytes, sample.cgroup_max_bytes
+    if used is not None and limit:
+        excess = max(excess, used - int(limit * policy.relief_ratio))
+    return max(0, excess)
