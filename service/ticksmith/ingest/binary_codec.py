@@ -97,7 +97,7 @@ def _lengths(items: list[bytes]) -> Ints:
 def _u32(buf: npt.NDArray[np.uint8], at: Ints) -> Ints:
     at = np.minimum(at, len(buf) - 4)
     b = buf[at[:, None] + np.arange(4)].astype(np.int64)
-    return b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16) | (b[:, 3] << 24)
+    return np.asarray(b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16) | (b[:, 3] << 24), np.int64)
 
 
 def _key_differs(
@@ -112,7 +112,8 @@ def _key_differs(
     pos = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
     at = np.minimum(start[rec] + 2 + pos, len(buf) - 1)
     differs = buf[at] != key_buf[(np.cumsum(key_len) - key_len)[rec] + pos]
-    return ~same_len | (np.bincount(rec, weights=differs, minlength=len(keys)) > 0)
+    mismatched = np.bincount(rec, weights=differs, minlength=len(keys)) > 0
+    return np.asarray(~same_len | mismatched, dtype=bool)
 
 
 def _is_utf8(raw: bytes) -> bool:

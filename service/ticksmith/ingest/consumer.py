@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
@@ -35,9 +36,9 @@ from ticksmith.output import Publisher
 from ticksmith.store.store import ApplyResult, Store
 
 log = logging.getLogger(__name__)
-Record = ConsumerRecord[bytes, bytes]
-Batch = dict[TopicPartition, list[Record]]
-Reject = tuple[Record, Reason, str]
+Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
+Batch: TypeAlias = dict[TopicPartition, list[Record]]
+Reject: TypeAlias = tuple[Record, Reason, str]
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class FetchSettings:
     timeout_ms: int
 
 
-class Ingestor(ConsumerRebalanceListener):
+class Ingestor(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no types
     def __init__(
         self,
         consumer: AIOKafkaConsumer,

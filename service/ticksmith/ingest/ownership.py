@@ -13,7 +13,7 @@ from aiokafka.partitioner import murmur2
 
 def partition_of(symbol: str, partitions: int) -> int:
     """The partition the default (murmur2) partitioner puts this key in, as producers do."""
-    return (murmur2(symbol.encode()) & 0x7FFFFFFF) % partitions
+    return int(murmur2(symbol.encode()) & 0x7FFFFFFF) % partitions
 
 
 class Ownership:

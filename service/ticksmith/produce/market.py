@@ -57,4 +57,4 @@ class Market:
 
 
 def _grouped_cumsum(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    return pd.Series(values).groupby(groups).cumsum().to_numpy()
+    return np.asarray(pd.Series(values).groupby(groups).cumsum(), dtype=np.float64)

@@ -254,7 +254,9 @@ class Store:
         complete = rows["start_ns"] >= self._floor[slots]
         rows, slots = rows[complete], slots[complete]
         out: dict[str, Bars] = {}
-        edges = np.flatnonzero(np.r_[True, slots[1:] != slots[:-1], True]) if len(slots) else []
+        edges: list[int] = []
+        if len(slots):
+            edges = np.flatnonzero(np.r_[True, slots[1:] != slots[:-1], True]).tolist()
         for lo, hi in itertools.pairwise(edges):
             state = self._by_slot[int(slots[lo])]
             assert state is not None
