@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -185,9 +184,10 @@ class Ingestor(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka shi
         return rejects
 
     def _count(self, batch: Batch, decoded: Decoded, result: ApplyResult, published: int) -> None:
-        applied = Counter(decoded.ticks.partition.tolist())
-        applied.subtract(result.late.partition.tolist())
-        for partition, n in applied.items():
+        parts, counts = np.unique(decoded.ticks.partition, return_counts=True)
+        late_parts, late_counts = np.unique(result.late.partition, return_counts=True)
+        counts[np.searchsorted(parts, late_parts)] -= late_counts
+        for partition, n in zip(parts.tolist(), counts.tolist(), strict=True):
             self._metrics.ticks_consumed.labels(str(partition)).inc(n)
         for tp, rs in batch.items():
             self._metrics.records_consumed.labels(str(tp.partition)).inc(len(rs))
