@@ -9,14 +9,14 @@ SYMBOLS ?= 500
 RATE ?= 20000
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint bench kafka-start kafka-stop clean dashboard-png
+.PHONY: install run test lint lint-deploy typecheck bench kafka-start kafka-stop clean dashboard-png
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,dev,bench,viz]'
+	$(BIN)/pip install -q -e '.[test,dev,bench,viz,deploy]'
 	touch $@
 
 run: install
@@ -32,6 +32,12 @@ test: install
 lint: install
 	$(BIN)/ruff check service tests bench
 	$(BIN)/ruff format --check service tests bench
+	$(BIN)/mypy service tests
+
+lint-deploy: install
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec deploy/compose/compose.yaml
+	$(BIN)/kubernetes-validate --strict --quiet deploy/k8s/*.yaml deploy/k8s/extras/hpa-consumer-lag.yaml
 
 BENCHES := $(filter-out _%,$(patsubst bench/%.py,%,$(wildcard bench/*.py)))
 bench: $(addprefix bench-,$(BENCHES))

@@ -10,6 +10,13 @@
 # Settings (environment): KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (KAFKA_PORT+1),
 # KAFKA_DIR (.run/kafka-$KAFKA_PORT: data, log, pid), KAFKA_HEAP (512m),
 # KAFKA_START_TIMEOUT_S (90), KAFKA_LIBS (~/.cache/ticksmith/kafka-<version>).
+# Opt-in SASL: KAFKA_SASL_PORT adds a SASL_PLAINTEXT://localhost:$KAFKA_SASL_PORT
+# listener, KAFKA_SSL_PORT a SASL_SSL://localhost:$KAFKA_SSL_PORT listener whose
+# certificate is KAFKA_SSL_KEYSTORE (a PEM file: unencrypted PKCS#8 key, then the
+# certificate chain). Both offer PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 to the user
+# KAFKA_SASL_USER (ticksmith) with KAFKA_SASL_PASSWORD (ticksmith-secret); the SCRAM
+# credentials are written when the storage is formatted. The PLAINTEXT client
+# listener and the broker's own controller and inter-broker listeners stay as they are.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -21,10 +28,17 @@ dir=${KAFKA_DIR:-$root/.run/kafka-$port}
 libs=${KAFKA_LIBS:-${XDG_CACHE_HOME:-$HOME/.cache}/ticksmith/kafka-$version}
 heap=${KAFKA_HEAP:-512m}
 timeout_s=${KAFKA_START_TIMEOUT_S:-90}
+sasl_port=${KAFKA_SASL_PORT:-}
+ssl_port=${KAFKA_SSL_PORT:-}
+ssl_keystore=${KAFKA_SSL_KEYSTORE:-}
+sasl_user=${KAFKA_SASL_USER:-ticksmith}
+sasl_password=${KAFKA_SASL_PASSWORD:-ticksmith-secret}
 pidfile=$dir/broker.pid
 log=$dir/server.log
 
 say() { printf 'kafka: %s\n' "$*" >&2; }
+
+sasl_on() { [ -n "$sasl_port$ssl_port" ]; }
 
 fetch() {
   if [ -f "$libs/.complete" ]; then return; fi
@@ -40,15 +54,25 @@ fetch() {
 
 write_properties() {
   mkdir -p "$dir/data"
+  local listeners="PLAINTEXT://localhost:$port,CONTROLLER://localhost:$controller_port"
+  local protocols="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+  if [ -n "$sasl_port" ]; then
+    listeners+=",SASL_PLAINTEXT://localhost:$sasl_port"
+    protocols+=",SASL_PLAINTEXT:SASL_PLAINTEXT"
+  fi
+  if [ -n "$ssl_port" ]; then
+    listeners+=",SASL_SSL://localhost:$ssl_port"
+    protocols+=",SASL_SSL:SASL_SSL"
+  fi
   cat >"$dir/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=localhost:$controller_port
-listeners=PLAINTEXT://localhost:$port,CONTROLLER://localhost:$controller_port
-advertised.listeners=PLAINTEXT://localhost:$port,CONTROLLER://localhost:$controller_port
+listeners=$listeners
+advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=$protocols
 log.dirs=$dir/data
 num.partitions=4
 offsets.topic.replication.factor=1
@@ -61,6 +85,42 @@ group.initial.rebalance.delay.ms=0
 log.cleaner.dedupe.buffer.size=2097152
 auto.create.topics.enable=false
 PROPS
+  if sasl_on; then write_sasl_properties; fi
+  if [ -n "$ssl_port" ]; then
+    printf 'ssl.keystore.type=PEM\nssl.keystore.location=%s\n' "$ssl_keystore" >>"$dir/server.properties"
+  fi
+}
+
+write_sasl_properties() {
+  local scram=org.apache.kafka.common.security.scram.ScramLoginModule
+  local plain=org.apache.kafka.common.security.plain.PlainLoginModule
+  local listener
+  echo "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512" >>"$dir/server.properties"
+  for listener in ${sasl_port:+sasl_plaintext} ${ssl_port:+sasl_ssl}; do
+    cat >>"$dir/server.properties" <<PROPS
+listener.name.$listener.plain.sasl.jaas.config=$plain required user_$sasl_user="$sasl_password";
+listener.name.$listener.scram-sha-256.sasl.jaas.config=$scram required;
+listener.name.$listener.scram-sha-512.sasl.jaas.config=$scram required;
+PROPS
+  done
+}
+
+# SCRAM credentials live in the cluster metadata log, so they are written when
+# the storage is formatted; a marker says which user a formatted storage has.
+scram_args() {
+  if ! sasl_on; then return; fi
+  local mechanism
+  for mechanism in SCRAM-SHA-256 SCRAM-SHA-512; do
+    printf '%s\n' --add-scram "$mechanism=[name=$sasl_user,password=$sasl_password]"
+  done
+}
+
+check_scram_user() {
+  if ! sasl_on; then return; fi
+  if [ "$(cat "$dir/scram-user" 2>/dev/null)" != "$sasl_user" ]; then
+    say "storage in $dir was formatted without SCRAM user '$sasl_user'; remove $dir and start again"
+    exit 1
+  fi
 }
 
 # As Kafka's own bin/ scripts: G1 with short pauses, a log4j2 file of our own.
@@ -69,22 +129,37 @@ jvm=(java -Xms"$heap" -Xmx"$heap" -XX:+UseG1GC -XX:MaxGCPauseMillis=20
   -Dlog4j2.configurationFile="$here/log4j2.properties" -cp "$libs/*")
 
 format() {
-  if [ -f "$dir/data/meta.properties" ]; then return; fi
-  local cluster_id
+  if [ -f "$dir/data/meta.properties" ]; then check_scram_user; return; fi
+  local cluster_id scram=()
   cluster_id=$("${jvm[@]}" kafka.tools.StorageTool random-uuid)
+  mapfile -t scram < <(scram_args)
   "${jvm[@]}" kafka.tools.StorageTool format --standalone -t "$cluster_id" \
-    -c "$dir/server.properties" >/dev/null
+    -c "$dir/server.properties" "${scram[@]}" >/dev/null
+  if sasl_on; then printf '%s\n' "$sasl_user" >"$dir/scram-user"; fi
 }
 
 running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/${1:-$port}") 2>/dev/null; }
 
-ready() { running && grep -q 'Kafka Server started' "$log" 2>/dev/null && port_open; }
+ready() {
+  running && grep -q 'Kafka Server started' "$log" 2>/dev/null && port_open \
+    && { [ -z "$sasl_port" ] || port_open "$sasl_port"; } \
+    && { [ -z "$ssl_port" ] || port_open "$ssl_port"; }
+}
 
 start() {
   if running; then say "already running (pid $(cat "$pidfile")) on localhost:$port"; return; fi
   if port_open; then say "port $port is in use by another process; set KAFKA_PORT"; exit 1; fi
+  for extra in "$sasl_port" "$ssl_port"; do
+    if [ -n "$extra" ] && port_open "$extra"; then
+      say "port $extra is in use by another process; set KAFKA_SASL_PORT / KAFKA_SSL_PORT"; exit 1
+    fi
+  done
+  if [ -n "$ssl_port" ] && [ ! -r "$ssl_keystore" ]; then
+    say "KAFKA_SSL_PORT needs KAFKA_SSL_KEYSTORE: a readable PEM file (unencrypted PKCS#8 key, then the certificate chain)"
+    exit 1
+  fi
   fetch
   write_properties
   format
@@ -98,7 +173,7 @@ start() {
     if ((SECONDS - t0 > timeout_s)); then say "not ready after ${timeout_s}s; see $log"; stop; exit 1; fi
     sleep 0.2
   done
-  say "ready on localhost:$port in $(($(date +%s%3N) - t0_ms)) ms (pid $(cat "$pidfile"), logs in $dir)"
+  say "ready on localhost:$port${sasl_port:+, SASL_PLAINTEXT on $sasl_port}${ssl_port:+, SASL_SSL on $ssl_port} in $(($(date +%s%3N) - t0_ms)) ms (pid $(cat "$pidfile"), logs in $dir)"
 }
 
 stop() {

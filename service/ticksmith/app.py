@@ -14,6 +14,7 @@ import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -36,6 +37,7 @@ from ticksmith.monitor.memory_metrics import MemoryMetrics
 from ticksmith.monitor.metrics import Metrics
 from ticksmith.monitor.pressure import PressurePolicy
 from ticksmith.output import Publisher
+from ticksmith.security import client_kwargs, start_client
 from ticksmith.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -98,7 +100,11 @@ class KafkaClients:
 
 
 def kafka_clients(k: KafkaSettings) -> KafkaClients:
-    common = {"bootstrap_servers": k.bootstrap_servers, "client_id": k.client_id}
+    common: dict[str, Any] = {
+        "bootstrap_servers": k.bootstrap_servers,
+        "client_id": k.client_id,
+        **client_kwargs(k.security),
+    }
     return KafkaClients(
         producer=AIOKafkaProducer(**common, acks="all", enable_idempotence=True, linger_ms=5),
         consumer=AIOKafkaConsumer(
@@ -143,9 +149,9 @@ async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIter
     async with contextlib.AsyncExitStack() as stack:
         port = await _serve(stack, api, settings)
         for client in (kafka.producer, kafka.consumer):
-            await client.start()
+            await start_client(client, k.bootstrap_servers, k.security)
             stack.push_async_callback(client.stop)
-        await kafka.admin.start()
+        await start_client(kafka.admin, k.bootstrap_servers, k.security)
         stack.push_async_callback(kafka.admin.close)
         await require_topics(kafka.consumer, k)
         monitor = _monitor(settings, registry, cache)

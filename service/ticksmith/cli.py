@@ -16,6 +16,7 @@ from ticksmith import __version__
 from ticksmith.config import Settings, load_settings
 from ticksmith.errors import ConfigError, TicksmithError
 from ticksmith.produce.writer import FORMATS
+from ticksmith.security import client_kwargs, start_client
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,8 +109,9 @@ async def _produce(settings: Settings, args: argparse.Namespace) -> None:
         linger_ms=20,
         max_batch_size=256 * 1024,
         compression_type=None,
+        **client_kwargs(settings.kafka.security),
     )
-    await producer.start()
+    await start_client(producer, settings.kafka.bootstrap_servers, settings.kafka.security)
     try:
         sent = await produce(producer, spec, stop)
     finally:

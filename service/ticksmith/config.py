@@ -28,6 +28,7 @@ from pydantic_settings import (
 
 from ticksmith.errors import ConfigError
 from ticksmith.indicators.spec import IndicatorSpec, parse_specs
+from ticksmith.security import KafkaSecurity
 
 ENV_PREFIX = "TICKSMITH_"
 CONFIG_ENV = "TICKSMITH_CONFIG"
@@ -53,6 +54,7 @@ class KafkaSettings(_Section):
     output_topic: str = Field("indicators", min_length=1)
     topic_partitions: Positive = 4
     topic_replication_factor: Positive = 1
+    security: KafkaSecurity = KafkaSecurity()
 
 
 class IngestSettings(_Section):
@@ -194,6 +196,7 @@ def _describe(exc: ValidationError) -> str:
     for err in exc.errors():
         name = ".".join(str(part) for part in err["loc"])
         env = ENV_PREFIX + "__".join(str(part) for part in err["loc"]).upper()
-        got = "" if err["type"] == "missing" else f" (got {err.get('input')!r})"
+        secret = "password" in name or err["type"] == "extra_forbidden"
+        got = "" if err["type"] == "missing" or secret else f" (got {err.get('input')!r})"
         lines.append(f"  setting {name} [env {env}]: {err['msg']}{got}")
     return "\n".join(lines)

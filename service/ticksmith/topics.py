@@ -10,15 +10,18 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from ticksmith.config import KafkaSettings
+from ticksmith.security import client_kwargs, start_client
 
 
 async def ensure_topics(
     kafka: KafkaSettings, partitions: int | None = None, timeout_s: float = 60
 ) -> None:
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=kafka.bootstrap_servers, client_id=kafka.client_id
+        bootstrap_servers=kafka.bootstrap_servers,
+        client_id=kafka.client_id,
+        **client_kwargs(kafka.security),
     )
-    await _start(admin, timeout_s)
+    await _start(admin, kafka, timeout_s)
     try:
         existing = set(await admin.list_topics())
         wanted = [kafka.ticks_topic, kafka.dead_letter_topic, kafka.output_topic]
@@ -34,11 +37,11 @@ async def ensure_topics(
         await admin.close()
 
 
-async def _start(admin: AIOKafkaAdminClient, timeout_s: float) -> None:
+async def _start(admin: AIOKafkaAdminClient, kafka: KafkaSettings, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            await admin.start()
+            await start_client(admin, kafka.bootstrap_servers, kafka.security)
             return
         except KafkaConnectionError:
             if time.monotonic() > deadline:

@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
 
 def service_env(settings: Settings, port: int) -> dict[str, str]:
     """The environment that points a `ticksmith` process at these settings' topics."""
-    kafka = {f"TICKSMITH_KAFKA__{k.upper()}": str(v) for k, v in settings.kafka}
+    kafka = {f"TICKSMITH_KAFKA__{k.upper()}": str(v) for k, v in settings.kafka if k != "security"}
     return {**os.environ, **kafka, "TICKSMITH_HTTP__PORT": str(port)}
 
 
