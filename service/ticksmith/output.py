@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import math
+from typing import Any
 
 import msgspec
 from aiokafka import AIOKafkaProducer
 
 from ticksmith.indicators.live import BarValues, Values
+from ticksmith.ingest.ownership import partition_of
 from ticksmith.store.bars import Bars, vwap
 
 
@@ -81,21 +83,51 @@ def decode(value: bytes) -> BarRecord:
 
 
 class Publisher:
-    """Sends output records; :meth:`publish` returns once the broker acknowledged all."""
+    """Sends output records; :meth:`publish` returns once the broker acknowledged all.
+
+    Records are appended to one batch per partition and sent as batches: a
+    per-record ``send()`` costs more than building the record. The partition is
+    the default partitioner's (murmur2 of the key), computed once per symbol.
+    """
 
     def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
         self._producer = producer
         self._topic = topic
+        self._partition_of: dict[str, int] = {}
+        self._partitions = 0
 
     async def publish(self, closed: dict[int, dict[str, Bars]], values: Values) -> int:
         """Send every closed bar (interval_ms -> symbol -> bars) with its indicator
         values; wait for the broker's acks."""
-        futures = []
+        if not self._partitions and closed:
+            self._partitions = len(await self._producer.partitions_for(self._topic))
+        by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
         for interval_ms, by_symbol in closed.items():
             for symbol, rows in by_symbol.items():
                 key = symbol.encode()
+                out = by_partition.setdefault(self._partition(symbol), [])
                 extra = values.get(interval_ms, {}).get(symbol)
-                for record in bar_records(symbol, interval_ms, rows, extra):
-                    futures.append(await self._producer.send(self._topic, encode(record), key=key))
+                out += [(key, encode(r)) for r in bar_records(symbol, interval_ms, rows, extra)]
+        futures = [f for p, recs in by_partition.items() for f in await self._send(p, recs)]
         await asyncio.gather(*futures)
-        return len(futures)
+        return sum(len(recs) for recs in by_partition.values())
+
+    def _partition(self, symbol: str) -> int:
+        partition = self._partition_of.get(symbol)
+        if partition is None:
+            partition = self._partition_of[symbol] = partition_of(symbol, self._partitions)
+        return partition
+
+    async def _send(self, partition: int, records: list[tuple[bytes, bytes]]) -> list[Any]:
+        futures = []
+        batch = self._producer.create_batch()
+        for key, value in records:
+            if batch.append(key=key, value=value, timestamp=None) is None:  # full: ship it
+                futures.append(await self._send_batch(batch, partition))
+                batch = self._producer.create_batch()
+                batch.append(key=key, value=value, timestamp=None)
+        futures.append(await self._send_batch(batch, partition))
+        return futures
+
+    async def _send_batch(self, batch: Any, partition: int) -> Any:
+        return await self._producer.send_batch(batch, self._topic, partition=partition)

@@ -33,6 +33,7 @@ class IndicatorWorker:
         self, specs: Sequence[IndicatorSpec], intervals_ms: Sequence[int], metrics: Metrics
     ) -> None:
         self.specs = tuple(specs)
+        self._lookbacks = [(spec.label, spec.lookback) for spec in self.specs]  # once: costly
         self._engines = {ms: IndicatorEngine(self.specs) for ms in intervals_ms}
         self._seen: dict[tuple[int, str], int] = {}  # bars fed per (interval, symbol)
         self._metrics = metrics
@@ -58,4 +59,4 @@ class IndicatorWorker:
         before = self._seen.get((ms, symbol), 0)
         self._seen[(ms, symbol)] = before + n
         count = before + 1 + np.arange(n)
-        return BarValues(values, {spec.label: count > spec.lookback for spec in self.specs})
+        return BarValues(values, {label: count > lookback for label, lookback in self._lookbacks})

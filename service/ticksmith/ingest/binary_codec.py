@@ -16,11 +16,13 @@ per-record Python work is taking each value's length and key.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from ticksmith.ingest.records import Columns, RawRecord, Rejected
+from ticksmith.ingest.records import Columns, RecordLike, Rejected
 
 VERSION = 1
 HEADER = 6  # version, sym_len, count; plus sym_len bytes of symbol
@@ -37,7 +39,7 @@ def encode(symbol: str, ticks: npt.NDArray[np.void]) -> bytes:
     return bytes((VERSION, len(name))) + name + len(ticks).to_bytes(4, "little") + body
 
 
-def parse(records: list[RawRecord], index: list[int]) -> tuple[Columns, list[Rejected]]:
+def parse(records: Sequence[RecordLike], index: list[int]) -> tuple[Columns, list[Rejected]]:
     """Columns for the records at `index`, and a Rejected for each malformed one."""
     values = [records[i].value or b"" for i in index]
     keys = [records[i].key or b"" for i in index]

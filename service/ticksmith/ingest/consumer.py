@@ -29,7 +29,6 @@ from ticksmith.indicators.live import IndicatorWorker
 from ticksmith.ingest.dead_letter import DeadLetters
 from ticksmith.ingest.decode import Decoded, decode
 from ticksmith.ingest.reasons import Reason
-from ticksmith.ingest.records import RawRecord
 from ticksmith.monitor.metrics import Metrics
 from ticksmith.output import Publisher
 from ticksmith.store.store import ApplyResult, Store
@@ -161,8 +160,7 @@ class Ingestor(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka shi
             self._count_bars(result, published)
 
     def _decode(self, records: list[Record]) -> Decoded:
-        raw = [RawRecord(r.partition, r.offset, r.key, r.value) for r in records]
-        decoded = decode(raw, self._ingest.max_record_bytes, self._ingest.max_future_skew_ms)
+        decoded = decode(records, self._ingest.max_record_bytes, self._ingest.max_future_skew_ms)
         for reject in decoded.rejected:
             self._metrics.decode_failures.labels(reject.reason).inc()
         return decoded

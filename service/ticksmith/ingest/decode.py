@@ -8,13 +8,14 @@ formats were mixed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ticksmith.ingest import binary_codec, json_codec
 from ticksmith.ingest.checks import check
-from ticksmith.ingest.records import Columns, RawRecord, Rejected
+from ticksmith.ingest.records import Columns, RecordLike, Rejected
 from ticksmith.ticks import TickBatch
 
 _JSON_FIRST = frozenset(b"{ \t\r\n")
@@ -26,7 +27,9 @@ class Decoded:
     rejected: list[Rejected]  # at most one per record, in input order
 
 
-def decode(records: list[RawRecord], max_record_bytes: int, max_future_skew_ms: int) -> Decoded:
+def decode(
+    records: Sequence[RecordLike], max_record_bytes: int, max_future_skew_ms: int
+) -> Decoded:
     rejected: list[Rejected] = []
     json_index: list[int] = []
     binary_index: list[int] = []
@@ -68,7 +71,7 @@ def _drop_failed(cols: Columns, max_future_skew_ms: int) -> tuple[Columns, list[
     return cols.take(keep), list(first.values())
 
 
-def _batch(cols: Columns, records: list[RawRecord]) -> TickBatch:
+def _batch(cols: Columns, records: Sequence[RecordLike]) -> TickBatch:
     partition = np.fromiter((r.partition for r in records), dtype=np.int32, count=len(records))
     offset = np.fromiter((r.offset for r in records), dtype=np.int64, count=len(records))
     return TickBatch(

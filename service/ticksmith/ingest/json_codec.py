@@ -6,11 +6,13 @@ fails are records parsed one by one, to pin the failure on the guilty ones.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from ticksmith.ingest.records import Columns, RawRecord, Rejected
+from ticksmith.ingest.records import Columns, RecordLike, Rejected
 from ticksmith.ticks import SIDES
 
 
@@ -31,7 +33,7 @@ def encode(symbol: str, ts_ns: int, price: float, size: float, side: str) -> byt
     return _encoder.encode(JsonTick(symbol, ts_ns, price, size, side))
 
 
-def parse(records: list[RawRecord], index: list[int]) -> tuple[Columns, list[Rejected]]:
+def parse(records: Sequence[RecordLike], index: list[int]) -> tuple[Columns, list[Rejected]]:
     """Columns for the records at `index`, and a Rejected for each that is not a tick."""
     values = [records[i].value or b"" for i in index]
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -10,9 +11,23 @@ import numpy.typing as npt
 from ticksmith.ingest.reasons import Reason
 
 
+class RecordLike(Protocol):
+    """The parts of a Kafka record the decoders read; aiokafka's ConsumerRecord has
+    them, so fetched records are decoded as they are, without a copy."""
+
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class RawRecord:
-    """The parts of a Kafka record the decoders need."""
+    """A record built by hand (tests, tools)."""
 
     partition: int
     offset: int
