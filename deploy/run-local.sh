@@ -10,6 +10,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 duration=${1:-}
 export KAFKA_PORT=${KAFKA_PORT:-9092}
+# A demo starts from an empty broker: no old topics to replay, no old group offsets.
+export KAFKA_DIR=${KAFKA_DIR:-$(cd "$here/.." && pwd)/.run/run-local-$KAFKA_PORT}
 export TICKSMITH_KAFKA__BOOTSTRAP_SERVERS=localhost:$KAFKA_PORT
 http_port=${TICKSMITH_HTTP__PORT:-9464}
 export TICKSMITH_HTTP__PORT=$http_port
@@ -24,6 +26,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+"$here/kafka/broker.sh" stop
+rm -rf "$KAFKA_DIR"
 "$here/kafka/broker.sh" start
 ticksmith topics
 ticksmith run --summary &

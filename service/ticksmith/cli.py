@@ -73,14 +73,17 @@ def _parser() -> argparse.ArgumentParser:
 async def _run(settings: Settings, args: argparse.Namespace) -> None:
     from ticksmith.app import lifespan, stop_on_signals
     from ticksmith.summary import print_every
+    from ticksmith.workers import stop_when_orphaned
 
     stop = asyncio.Event()
     stop_on_signals(stop)
+    orphaned = asyncio.create_task(stop_when_orphaned(stop))
     async with lifespan(settings, CollectorRegistry()) as service:
         summary = asyncio.create_task(print_every(service)) if args.summary else None
         try:
             await service.run(stop)
         finally:
+            orphaned.cancel()
             if summary is not None:
                 summary.cancel()
     logging.getLogger("ticksmith").info("stopped cleanly")

@@ -9,6 +9,7 @@ whatever supervises it (systemd, Kubernetes).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -18,6 +19,8 @@ from pathlib import Path
 
 from ticksmith.config import Settings
 
+PARENT_ENV = "TICKSMITH_SUPERVISOR_PID"
+
 
 def worker_env(settings: Settings, index: int) -> dict[str, str]:
     port = settings.http.port + index if settings.http.port else 0
@@ -25,7 +28,17 @@ def worker_env(settings: Settings, index: int) -> dict[str, str]:
         **os.environ,
         "TICKSMITH_HTTP__PORT": str(port),
         "TICKSMITH_KAFKA__CLIENT_ID": f"{settings.kafka.client_id}-{index}",
+        PARENT_ENV: str(os.getpid()),
     }
+
+
+async def stop_when_orphaned(stop: asyncio.Event, period_s: float = 1.0) -> None:
+    """In a worker: stop cleanly if the supervisor died without telling us (SIGKILL)."""
+    parent = os.environ.get(PARENT_ENV)
+    while parent and not stop.is_set():
+        if os.getppid() != int(parent):
+            stop.set()
+        await asyncio.sleep(period_s)
 
 
 def supervise(settings: Settings, workers: int, config: Path | None, summary: bool) -> int:

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable
 
 import aiohttp
+import psutil
 import pytest
 from aiokafka import AIOKafkaProducer
 
@@ -123,3 +124,38 @@ async def test_two_workers_share_the_group_and_stop_together(
     err = (await proc.stderr.read()).decode() if proc.stderr else ""
     assert proc.returncode == 0, err[-2000:]
     assert err.count("stopped cleanly") == 2
+
+
+async def test_workers_stop_by_themselves_when_their_supervisor_is_killed(
+    settings_factory: Callable[..., Awaitable[Settings]], unused_tcp_port: int
+) -> None:
+    settings = await settings_factory(partitions=2)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ticksmith",
+        "run",
+        "--workers",
+        "2",
+        env=service_env(settings, unused_tcp_port),
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    supervisor = psutil.Process(proc.pid)
+
+    async def two_workers() -> bool:
+        return len(supervisor.children()) == 2
+
+    await wait_for(two_workers, "two worker processes")
+    workers = supervisor.children()
+    proc.send_signal(signal.SIGKILL)
+    await proc.wait()
+
+    async def all_gone() -> bool:
+        return not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
+
+    try:
+        await wait_for(all_gone, "orphaned workers to stop", timeout_s=30)
+    finally:
+        for w in workers:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                w.kill()

@@ -26,7 +26,8 @@ def leftovers(kafka_port: int, http_port: int) -> list[psutil.Process]:
             env = proc.environ() if "ticksmith" in cmd else {}
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-        if f"kafka-{kafka_port}" in cmd or env.get("TICKSMITH_HTTP__PORT") == str(http_port):
+        broker = "kafka.Kafka" in cmd and f"-{kafka_port}/" in cmd
+        if broker or env.get("TICKSMITH_HTTP__PORT") == str(http_port):
             found.append(proc)
     return found
 
