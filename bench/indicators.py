@@ -52,6 +52,7 @@ from talipp.ohlcv import OHLCV
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "service"))
 
+import _results  # noqa: E402  (bench/ is on sys.path when run as a script)
 from ticksmith.indicators import BarColumns, IndicatorEngine, IndicatorSpec  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -309,19 +310,7 @@ Flatness (ticksmith ns per bar at W=2000 over W=20): {line.rsplit("=", 1)[1]}.
 
 
 def write_section(text: str) -> None:
-    """Replace only our section: others write theirs concurrently, so read just before."""
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    lines = old.splitlines(keepends=True)
-    start = next((i for i, ln in enumerate(lines) if ln.rstrip() == SECTION), None)
-    if start is None:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-        tail = "".join(lines[end:])
-        new = "".join(lines[:start]) + text + ("\n" + tail if tail else "")
-    RESULTS.write_text(new)
+    _results.write_section(SECTION, text, RESULTS)
 
 
 def main() -> None:

@@ -62,6 +62,8 @@ SCRAPE_S = 0.05  # /metrics sampling of worker processes (each scrape costs the 
 DRAIN_TIMEOUT_S = 180.0
 GOAL_RATIO = {"json": 0.6, "binary": 0.8}
 GOAL_BATCH_TICKS_PER_S = 2_000_000
+import _results  # noqa: E402  (bench/ is on sys.path when run as a script)
+
 RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "## ingest"
 
@@ -618,19 +620,7 @@ per workload under cProfile and prints the top entries.
 
 
 def write_section(text: str) -> None:
-    """Replace only our section: others write theirs concurrently, so read just before."""
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    lines = old.splitlines(keepends=True)
-    start = next((i for i, ln in enumerate(lines) if ln.rstrip() == SECTION), None)
-    if start is None:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-        tail = "".join(lines[end:])
-        new = "".join(lines[:start]) + text + ("\n" + tail if tail else "")
-    RESULTS.write_text(new)
+    _results.write_section(SECTION, text, RESULTS)
 
 
 # --- main -------------------------------------------------------------------------------

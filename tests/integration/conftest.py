@@ -9,7 +9,9 @@ here skips.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import subprocess
 import time
 import uuid
@@ -155,3 +157,38 @@ async def scrape(port: int) -> dict[str, float]:
         for sample in family.samples:
             totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
     return totals
+
+
+async def run_until_consumed(
+    command: list[str],
+    env: dict[str, str],
+    port: int,
+    expected: int,
+    *,
+    cwd: Path | None = None,
+    sig: signal.Signals = signal.SIGTERM,
+) -> tuple[int, str]:
+    """Start `ticksmith run` as a process, wait until its /metrics counts `expected`
+    ticks, stop it with `sig`; return its exit code and stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        *command, env=env, cwd=cwd, stderr=asyncio.subprocess.PIPE
+    )
+
+    async def consumed_all() -> bool:
+        if proc.returncode is not None:
+            raise AssertionError(f"{command} exited early with {proc.returncode}")
+        with contextlib.suppress(aiohttp.ClientError):
+            return (await scrape(port)).get("ticksmith_ticks_consumed_total") == expected
+        return False
+
+    err = b""
+    try:
+        await wait_for(consumed_all, f"{command[-1]} to consume {expected} ticks")
+        proc.send_signal(sig)
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            _, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, err.decode()

@@ -14,7 +14,7 @@ import psutil
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from tests.integration.conftest import scrape, wait_for
+from tests.integration.conftest import run_until_consumed, scrape, wait_for
 from ticksmith.config import Settings
 from ticksmith.produce.market import Market, symbol_names
 from ticksmith.produce.writer import encode_chunk, send_all
@@ -38,36 +38,14 @@ async def test_run_stops_cleanly_on_signal(
     settings = await settings_factory(partitions=2)
     ticks = Market(symbol_names(5), seed=1).chunk(2_000)
     await send_all(producer, settings.kafka.ticks_topic, encode_chunk(ticks))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ticksmith",
-        "run",
-        env=service_env(settings, unused_tcp_port),
-        stderr=asyncio.subprocess.PIPE,
+    code, stderr = await run_until_consumed(
+        [sys.executable, "-m", "ticksmith", "run"],
+        service_env(settings, unused_tcp_port),
+        unused_tcp_port,
+        len(ticks),
+        sig=sig,
     )
-    try:
-
-        async def all_consumed() -> bool:
-            with contextlib.suppress(aiohttp.ClientError):
-                metrics = await scrape(unused_tcp_port)
-                return metrics.get("ticksmith_ticks_consumed_total") == len(ticks)
-            return False
-
-        try:
-            await wait_for(all_consumed, "the service to consume every tick")
-        except AssertionError:
-            if proc.returncode is None:
-                proc.kill()
-            err = await proc.stderr.read() if proc.stderr else b""
-            raise AssertionError(err.decode()[-3000:]) from None
-        proc.send_signal(sig)
-        await asyncio.wait_for(proc.wait(), 20)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-    stderr = (await proc.stderr.read()).decode() if proc.stderr else ""
-    assert proc.returncode == 0, stderr
+    assert code == 0, stderr[-3000:]
     assert "stopped cleanly" in stderr
 
 

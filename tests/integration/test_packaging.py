@@ -9,21 +9,17 @@ batch, and SIGTERM, which must end it with exit code 0.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from tests.integration.conftest import ROOT, scrape, wait_for
+from tests.integration.conftest import ROOT, run_until_consumed
 from ticksmith.config import Settings
 from ticksmith.produce.market import Market, symbol_names
 from ticksmith.produce.writer import encode_chunk, send_all
@@ -115,30 +111,12 @@ async def test_ticksmith_run_from_the_install_consumes_and_stops_on_sigterm(
     await send_all(producer, settings.kafka.ticks_topic, encode_chunk(ticks))
     kafka = {f"TICKSMITH_KAFKA__{k.upper()}": str(v) for k, v in settings.kafka if k != "security"}
     env = clean_env(**kafka, TICKSMITH_HTTP__PORT=str(unused_tcp_port))
-    proc = await asyncio.create_subprocess_exec(
-        str(image_venv / "bin" / "ticksmith"),
-        "run",
+    code, stderr = await run_until_consumed(
+        [str(image_venv / "bin" / "ticksmith"), "run"],
+        env,
+        unused_tcp_port,
+        len(ticks),
         cwd=image_venv,
-        env=env,
-        stderr=asyncio.subprocess.PIPE,
     )
-
-    async def consumed_all() -> bool:
-        if proc.returncode is not None:
-            raise AssertionError(f"ticksmith exited early with {proc.returncode}")
-        with contextlib.suppress(aiohttp.ClientError):
-            total = (await scrape(unused_tcp_port)).get("ticksmith_ticks_consumed_total")
-            return total == len(ticks)
-        return False
-
-    try:
-        await wait_for(consumed_all, "the installed ticksmith to consume every tick")
-        proc.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(proc.communicate(), 30)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            _, err = await proc.communicate()
-    stderr = err.decode()
-    assert proc.returncode == 0, stderr[-3000:]
+    assert code == 0, stderr[-3000:]
     assert "stopped cleanly" in stderr

@@ -11,11 +11,9 @@ and stops it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import uuid
@@ -23,13 +21,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError
 
-from tests.integration.conftest import BROKER, ROOT, scrape, wait_for
+from tests.integration.conftest import BROKER, ROOT, run_until_consumed, wait_for
 from ticksmith.produce.market import Market, symbol_names
 from ticksmith.produce.writer import encode_chunk, send_all
 from ticksmith.security import (
@@ -367,27 +364,9 @@ async def test_the_service_authenticates_with_a_password_file_and_stops_cleanly(
         await send_all(producer, topics["ticks_topic"], encode_chunk(ticks))
     finally:
         await producer.stop()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ticksmith", "run", env=env, stderr=asyncio.subprocess.PIPE
+    code, stderr = await run_until_consumed(
+        [sys.executable, "-m", "ticksmith", "run"], env, unused_tcp_port, len(ticks)
     )
-
-    async def all_consumed() -> bool:
-        if proc.returncode is not None:
-            raise AssertionError(f"the service exited with {proc.returncode}")
-        with contextlib.suppress(aiohttp.ClientError):
-            consumed = (await scrape(unused_tcp_port)).get("ticksmith_ticks_consumed_total")
-            return consumed == len(ticks)
-        return False
-
-    try:
-        await wait_for(all_consumed, "the service to consume every tick over SASL")
-        proc.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(proc.communicate(), 30)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            _, err = await proc.communicate()
-    stderr = err.decode()
-    assert proc.returncode == 0, stderr[-3000:]
+    assert code == 0, stderr[-3000:]
     assert f"Authenticated as {USER} via SCRAM-SHA-256" in stderr
     assert PASSWORD not in stderr
