@@ -21,11 +21,21 @@ recomputes), then at once a **hot** read of the same symbol (a cache hit unless 
 bar closed in between). The cache's hit and recompute counters check that split.
 The service's RSS is sampled every 0.5 s (psutil) and /metrics every 10 s.
 
+Bars default to 5 s and the store to 64 ticks and 64 bars per symbol: with
+10,000 symbols, 1 s bars cost the service more CPU than one core, and a store of
+the default size does not fit the budget (see the section in RESULTS.md).
+
+After the runs, bench/_memory_parts.py (a fresh process, no Kafka) breaks the
+memory down part by part with the same settings (--no-parts skips it). The
+optional ``trim`` mode (``--modes trim`` or ``--modes proxy,strong,trim``) is
+the proxy run with one candidate service change, glibc ``malloc_trim(0)`` after
+each eviction (bench/_memory_trim.py); it is not part of the default run.
+
     .venv/bin/python bench/memory.py                     (or: make bench-memory)
     .venv/bin/python bench/memory.py --minutes 0.5 --symbols 500 --no-write   (smoke)
 
-Ends with one ``RESULT memory ...`` line and rewrites the ``## memory`` section of
-bench/RESULTS.md (unless --no-write).
+About 15 minutes with the defaults. Ends with one ``RESULT memory ...`` line and
+rewrites the ``## memory`` section of bench/RESULTS.md (unless --no-write).
 """
 
 from __future__ import annotations
@@ -38,6 +48,7 @@ import logging
 import os
 import platform
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -60,6 +71,7 @@ os.environ.setdefault("BENCH_KAFKA_PORT", "19792")  # before _broker reads it
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from _broker import ROOT, local_broker
+from _results import write_section
 from ticksmith.produce.market import symbol_names
 
 MiB = 1024 * 1024
@@ -129,7 +141,7 @@ def service_env(plan: Plan, mode: str, topics: Topics, port: int) -> dict[str, s
         "TICKSMITH_BARS__HISTORY_BARS": str(plan.history_bars),
         "TICKSMITH_BARS__INTERVALS_MS": f"[{plan.interval_ms}]",
     }
-    if mode == "proxy":
+    if mode in ("proxy", "trim"):
         env |= {
             "TICKSMITH_MONITOR__BUDGET_BYTES": str(plan.budget_mib * MiB),
             "TICKSMITH_CACHE__BUDGET_BYTES": str(plan.cache_mib * MiB),
@@ -251,6 +263,7 @@ class Run:
     transitions: list[str] = field(default_factory=list)
     cpu_s: float = 0.0  # the service's CPU time over the streaming window
     last_text: str = ""  # the last /metrics page, for --dump
+    trims: list[str] = field(default_factory=list)  # `trim` mode: malloc_trim log lines
 
     @property
     def peak_rss(self) -> int:
@@ -309,8 +322,15 @@ def free_port() -> int:
 
 async def spawn(args: list[str], env: dict[str, str], log: object) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ticksmith", *args, env=env, stdout=log, stderr=log
+        sys.executable, *args, env=env, stdout=log, stderr=log
     )
+
+
+def service_argv(mode: str) -> list[str]:
+    """`ticksmith run`; the optional `trim` mode runs it through bench/_memory_trim.py."""
+    if mode == "trim":
+        return [str(ROOT / "bench" / "_memory_trim.py")]
+    return ["-m", "ticksmith", "run"]
 
 
 async def stop_process(proc: asyncio.subprocess.Process, timeout_s: float = 60) -> int:
@@ -447,7 +467,7 @@ async def _one_run(run: Run, topics: Topics) -> Run:
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
         service_log, producer_log = Path(tmp) / "service.log", Path(tmp) / "producer.log"
         with service_log.open("w") as slog, producer_log.open("w") as plog:
-            service = await spawn(["run"], service_env(plan, mode, topics, port), slog)
+            service = await spawn(service_argv(mode), service_env(plan, mode, topics, port), slog)
             producer: asyncio.subprocess.Process | None = None
             timeout = aiohttp.ClientTimeout(total=120)
             connector = aiohttp.TCPConnector(limit=plan.readers + 2)
@@ -467,16 +487,18 @@ async def _one_run(run: Run, topics: Topics) -> Run:
                         "--quiet",
                     ]
                     t0 = time.monotonic()
-                    producer = await spawn(produce, producer_env(topics), plog)
+                    producer = await spawn(
+                        ["-m", "ticksmith", *produce], producer_env(topics), plog
+                    )
                     await stream(run, http, base, t0, service, producer)
             finally:
                 if producer is not None:
                     await stop_process(producer)
                 code = await stop_process(service)
             run.log_tail = tail(service_log)
-            run.transitions = [
-                ln for ln in service_log.read_text().splitlines() if "memory pressure" in ln
-            ]
+            lines = service_log.read_text(errors="replace").splitlines()
+            run.transitions = [ln for ln in lines if "memory pressure" in ln]
+            run.trims = [ln for ln in lines if "malloc_trim after" in ln]
             run.produced = produced(producer_log)
             if code != 0 and not run.capped:
                 raise RuntimeError(f"{mode}: service exited {code}:\n{run.log_tail}")
@@ -688,22 +710,6 @@ def command() -> str:
     return " ".join([".venv/bin/python", "bench/memory.py", *sys.argv[1:]])
 
 
-def write_section(text: str, results: Path = RESULTS) -> None:
-    """Replace only our section: others write theirs, so read just before writing."""
-    old = results.read_text() if results.exists() else "# Benchmark results\n"
-    lines = old.splitlines(keepends=True)
-    start = next((i for i, ln in enumerate(lines) if ln.rstrip() == SECTION), None)
-    if start is None:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-        rest = "".join(lines[end:])
-        new = "".join(lines[:start]) + text + ("\n" + rest if rest else "")
-    results.write_text(new)
-
-
 async def measure_parts(plan: Plan) -> dict[str, float]:
     """bench/_memory_parts.py in a fresh process with the soak's settings."""
     proc = await asyncio.create_subprocess_exec(
@@ -762,76 +768,133 @@ Store phase CPU: {parts["store_cpu_s_per_s"]:.2f} s per second of ticks (apply, 
 output records encoded; no Kafka)."""
 
 
+def first_soft(r: Run) -> str:
+    """What the first soft eviction did to RSS, from the service's own log lines."""
+    pattern = re.compile(r"rss (\d+) of budget .* evicted (\d+) cache entries")
+    rises = [(i, ln) for i, ln in enumerate(r.transitions) if "-> soft" in ln]
+    if not rises:
+        return "The monitor never left level none."
+    i, line = rises[0]
+    found = pattern.search(line)
+    after = pattern.search(r.transitions[i + 1]) if i + 1 < len(r.transitions) else None
+    if not found:
+        return ""
+    text = (
+        f"The first soft level (RSS {int(found[1]) / MiB:.1f} MiB) evicted {int(found[2]):,}"
+        " entries"
+    )
+    if after:
+        text += f"; when it fell back to none, RSS was {int(after[1]) / MiB:.1f} MiB"
+    return text + "."
+
+
+def misread(r: Run) -> str:
+    """Hot reads that recomputed after all: misses beyond one per cold read."""
+    extra = r.delta("ticksmith_cache_misses_total") - len(r.latencies("cold"))
+    hot = len(r.latencies("hot"))
+    return f"{max(0, extra):,.0f} of {hot:,} ({100 * max(0, extra) / hot:.1f} %)" if hot else "-"
+
+
 def section(o: Outcome) -> str:
     p, st = o.proxy, o.strong
     plan = p.plan
     budget_mib = plan.budget_mib
-    verdict = (
-        f"**yes**: {fmt_mib(p.peak_rss)} MiB is {p.peak_rss / o.budget:.3f} {TIMES} the budget"
-        if o.within
-        else f"**no**: {fmt_mib(p.peak_rss)} MiB is {p.peak_rss / o.budget:.3f} {TIMES} the budget"
-    )
+    answer = "**yes**" if o.within else "**no**"
     strong_note = (
-        f"killed at the {plan.cap_mib:,} MiB safety cap" if st.capped else "ran to the end"
+        f"peaked at {fmt_mib(st.peak_rss)} MiB, {st.peak_rss / o.budget:.3f} {TIMES} the budget"
     )
-    extra = (
-        st.rss_at(1.0) - p.rss_at(1.0),
-        st.last.get("ticksmith_cache_entries") - p.last.get("ticksmith_cache_entries"),
+    if st.capped:
+        strong_note = f"was killed at the {plan.cap_mib:,} MiB safety cap"
+    elif st.peak_rss == st.rss_at(1.0):
+        strong_note += ", at the very end of the run"
+    by_reason = p.delta_by("ticksmith_cache_evictions_total", "reason")
+    pressure = sum(v for k, v in by_reason.items() if k.startswith("pressure"))
+    who = (
+        f"The cache never reached its own {plan.cache_mib} MiB budget (no `budget` evictions):"
+        f" the monitor's soft level (RSS at {0.8 * budget_mib:.0f} MiB) did all the evicting."
+        if not by_reason.get("budget")
+        else f"The cache's own {plan.cache_mib} MiB budget evicted"
+        f" {by_reason['budget'] / p.minutes:,.0f} entries a minute, the monitor"
+        f" {pressure / p.minutes:,.0f}."
     )
+    fill_s = plan.history_bars * plan.interval_ms / 1000
+    extra_rss = st.rss_at(1.0) - p.rss_at(1.0)
+    extra_frames = st.last.get("ticksmith_cache_entries") - p.last.get("ticksmith_cache_entries")
     growth = (
-        f" At the end it held {extra[1]:,.0f} more frames and {fmt_mib(extra[0])} MiB more RSS"
-        f" than the proxy run, about {extra[0] / MiB / extra[1] * 1000:.0f} MiB per 1,000"
-        " frames held; it grows by that much for every 1,000 further symbols read, bounded"
-        f" only by symbols {TIMES} frame size."
-        if extra[1] > 0
+        f" At the end it held {extra_frames:,.0f} more frames than the proxy run and"
+        f" {fmt_mib(extra_rss)} MiB more RSS, about {extra_rss / MiB / extra_frames * 1000:.0f}"
+        " MiB per 1,000 frames: it keeps growing by that much for every 1,000 further symbols"
+        f" read, bounded only by symbols {TIMES} frame size, while the proxy run stayed flat."
+        if extra_frames > 0 and extra_rss > 0
         else ""
     )
     parts = (
-        "\n\nWhere the memory goes (`bench/_memory_parts.py`, run by this script in a fresh "
-        "process: the service's own parts with the same settings and the same synthetic "
-        "market for the same time, no Kafka, no HTTP):\n\n" + parts_table(o.parts)
+        "\n\nWhere the memory goes: `bench/_memory_parts.py`, run by this script in a fresh"
+        " process, builds the service's own parts with the same settings and feeds them the"
+        " same synthetic market for the same time (store, indicators, output records encoded;"
+        " no Kafka, no HTTP), then holds one indicator frame per symbol in the cache and"
+        " evicts them all.\n\n" + parts_table(o.parts)
         if o.parts
         else ""
     )
     return f"""{SECTION}
 
-- command: `{command()}` (or `make bench-memory`); smoke: `.venv/bin/python bench/memory.py
-  --minutes 0.5 --symbols 500 --no-write`
+- command: `{command()}` (or `make bench-memory`); smoke run:
+  `.venv/bin/python bench/memory.py --minutes 0.5 --symbols 500 --no-write`
 - when: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {o.elapsed_s / 60:.1f} min in all
 - service: {revision()}
 - machine: {machine()}
 - load average (1, 5, 15 min): {o.load}. The broker, the producer, the
-  service and the readers share these 2 cores with other people's work.
+  service and the readers share these cores with other people's work.
 
-Setup. Each run streams `ticksmith produce --symbols {plan.symbols} --rate {plan.rate}
---duration {plan.seconds:.0f} --format binary-batch --batch-size {plan.batch_size}` (paced:
-event time follows the wall clock; with {plan.symbols:,} symbols a 2,000-tick chunk holds
-about one tick per symbol, so nearly every record carries one tick) through the local
-broker into fresh topics ({PARTITIONS} partitions) and a fresh group of `ticksmith run`, a
-separate process with `window.ticks_per_symbol={plan.ticks_per_symbol}`,
-`bars.history_bars={plan.history_bars}`, `bars.intervals_ms=[{plan.interval_ms}]`:
+Each run streams `ticksmith produce --symbols {plan.symbols} --rate {plan.rate}
+--duration {plan.seconds:.0f} --format binary-batch --batch-size {plan.batch_size}` (a separate
+process, paced, so event time follows the wall clock; with {plan.symbols:,} symbols nearly
+every record carries one tick) through the local broker into fresh topics ({PARTITIONS}
+partitions) and a fresh consumer group of `ticksmith run`, another process, with
+`window.ticks_per_symbol={plan.ticks_per_symbol}`, `bars.history_bars={plan.history_bars}` and
+`bars.intervals_ms=[{plan.interval_ms}]`, so that the store is full by the end of the run
+(the tick rings after seconds, the bar rings at {fill_s:.0f} s):
 
-- **proxy cache**: `monitor.budget_bytes={budget_mib} MiB`, `cache.budget_bytes={plan.cache_mib}
-  MiB`, everything else as shipped (PSI signals on);
-- **strong cache (the baseline)**: the same service with eviction disabled:
+- **proxy cache**: `monitor.budget_bytes` = {budget_mib} MiB, `cache.budget_bytes` =
+  {plan.cache_mib} MiB, everything else as shipped (PSI signals on);
+- **strong cache**, the baseline: the same service with eviction disabled,
   `cache.budget_bytes` and `monitor.budget_bytes` 64 GiB and both PSI thresholds 0, so
   nothing is ever evicted and every frame a reader computed stays strongly held, as in a
   plain dict of strong references (a stale frame stays until its symbol is read again).
 
-Readers (this process, at most {plan.read_rate:g} pairs/s, {plan.readers} in flight) read
-`GET /v1/symbols/{{symbol}}/indicators?limit=200` (JSON) in pairs over a shuffled cycle of
-all symbols: a **cold** read of a symbol not read before in the run (the read computes its
-frame: trigger `miss`, or `stale`/`reclaimed` once a symbol comes round again), then at
-once a **hot** read of the same symbol, a cache hit unless a bar closed in between. The
-cache's hit and miss counters check that split (row "cache hits / misses"). RSS of the
-service process: psutil every {RSS_EVERY_S} s; `/metrics` every {SCRAPE_EVERY_S:.0f} s.
-Rates are per minute of streaming. One run of each, proxy first: this is a soak, not an
-A/B timing, so there are no pairs and the latencies carry the load of the moment.
+Bars are {plan.interval_ms / 1000:g} s, not the default 1 s: with 10,000 symbols, 1 s bars
+close about 8,600 bars a second at 20,000 ticks/s, and the service spends about 100 µs of
+CPU per closed bar (indicator update and output record, per symbol in Python), more than the
+one core a process can use. A first attempt with 1 s bars (2026-11-24, same machine) fell
+1.4 million records behind in 5.5 minutes and so measured a backlog, not a steady state.
+
+Readers (in this process, at most {plan.read_rate:g} pairs a second, {plan.readers} in flight)
+call `GET /v1/symbols/{{symbol}}/indicators?limit=200` (JSON) in pairs, over a shuffled cycle
+of all symbols: a **cold** read of a symbol not read before in the run, which computes its
+frame (trigger `miss`; `stale` or `reclaimed` if a symbol comes round again), then at once a
+**hot** read of the same symbol, a cache hit unless a bar closed or the monitor evicted the
+frame in between. The cache's own counters check the split: hot reads that recomputed after
+all were {misread(p)} in the proxy run and {misread(st)} in the strong run. The service's RSS
+is sampled with psutil every {RSS_EVERY_S} s and `/metrics` scraped every
+{SCRAPE_EVERY_S:.0f} s; rates are per minute of streaming. One run of each, proxy first: a
+soak, not an A/B timing, so the latencies carry whatever load the machine had then.
 
 {table(o)}
 
-Peak RSS of the proxy run within 1.1 {TIMES} the budget ({1.1 * budget_mib:.0f} MiB)? {verdict}.
-The strong run {strong_note}.{growth}{parts}
+Does the proxy run's peak RSS stay within 1.1 {TIMES} the budget ({1.1 * budget_mib:.0f} MiB)?
+{answer}: {fmt_mib(p.peak_rss)} MiB, {p.peak_rss / o.budget:.3f} {TIMES} the budget. The strong
+run {strong_note}.{growth}
+
+{who} {first_soft(p)} An eviction frees the frames inside the process, but
+glibc keeps the freed heap for reuse, so RSS hardly falls (see the part table below): the
+run's RSS stays near the soft threshold, and while the level is soft the monitor sheds the
+cache at every sample.{parts}
+
+RESULT fields: peak RSS and ratio of the proxy run; `strong_peak_rss_mib` of the strong
+run; evictions and recomputes per minute of the proxy run (all reasons, all triggers);
+`read_p50_ms` and `read_p99_ms` of its hot reads (no recompute), `read_cold_p99_ms` of its
+cold reads (each recomputes a frame).
 
 ```
 {o.result_line()}
@@ -875,7 +938,9 @@ async def main(args: argparse.Namespace) -> Outcome | None:
             if args.dump:
                 args.dump.mkdir(parents=True, exist_ok=True)
                 (args.dump / f"{mode}.metrics").write_text(run.last_text)
-                (args.dump / f"{mode}.log").write_text(run.log_tail)
+                (args.dump / f"{mode}.log").write_text(
+                    "\n".join(run.transitions + run.trims) + "\n" + run.log_tail
+                )
                 (args.dump / f"{mode}.rss").write_text(
                     "".join(f"{t:.1f} {b}\n" for t, b in run.rss)
                 )
@@ -883,7 +948,7 @@ async def main(args: argparse.Namespace) -> Outcome | None:
         if args.parts:
             print("parts: the service's parts in a fresh process ...", flush=True)
             parts = await measure_parts(plan)
-    if set(runs) != {"proxy", "strong"}:
+    if not {"proxy", "strong"} <= set(runs):
         return None
     load = f"{load_before} at the start, {load_average()} at the end"
     elapsed = time.perf_counter() - started
@@ -900,6 +965,7 @@ def summary(r: Run) -> str:
         f"{_pq(r.latencies('hot'))} ms, cold {_pq(r.latencies('cold'))} ms, "
         f"{len(r.reads)} reads, lag max {max_lag(r):,.0f}, cpu {r.cpu_s:.0f}s"
         + (" CAPPED" if r.capped else "")
+        + (f"\n  {len(r.trims)} malloc_trim calls; last: {r.trims[-1]}" if r.trims else "")
     )
 
 
@@ -935,5 +1001,5 @@ if __name__ == "__main__":
     if outcome.parts:
         print(parts_table(outcome.parts))
     if arguments.write:
-        write_section(section(outcome), arguments.results)
+        write_section(SECTION, section(outcome), arguments.results)
     print(outcome.result_line())
