@@ -114,7 +114,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     for _ in range(int(args.seconds)):
         ticks = market.chunk(args.rate)
         symbol = ticks["symbol"].to_numpy(dtype=object)
-        batch = TickBatch(
+        batch = TickBatch.of_symbols(
             symbol=symbol,
             ts_ns=ticks["ts"].to_numpy(),
             price=ticks["price"].to_numpy(),

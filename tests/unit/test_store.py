@@ -27,7 +27,7 @@ def make_ticks(seed: int, n: int, symbols: int) -> pd.DataFrame:
 
 def to_batch(t: pd.DataFrame) -> TickBatch:
     n = len(t)
-    return TickBatch(
+    return TickBatch.of_symbols(
         symbol=t["symbol"].to_numpy(dtype=object),
         ts_ns=t["ts"].to_numpy(np.int64),
         price=t["price"].to_numpy(np.float64),
@@ -90,7 +90,14 @@ def test_dropping_a_partition_forgets_only_its_symbols() -> None:
     parts = np.where(batch.symbol == "S0", 1, 0).astype(np.int32)
     store.apply(
         TickBatch(
-            batch.symbol, batch.ts_ns, batch.price, batch.size, batch.side, parts, batch.offset
+            batch.code,
+            batch.names,
+            batch.ts_ns,
+            batch.price,
+            batch.size,
+            batch.side,
+            parts,
+            batch.offset,
         )
     )
     assert store.drop_partitions([1]) == ["S0"]

@@ -56,7 +56,8 @@ class TickSource(_StoreSource):
     """The symbol's recent ticks; changes with every tick."""
 
     def version(self, key: Key) -> int:
-        return self._state(key).ticks.total
+        self._state(key)
+        return self._store.tick_count(key.symbol)
 
     def compute(self, key: Key) -> pd.DataFrame:
         self._state(key)

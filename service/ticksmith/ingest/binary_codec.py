@@ -16,18 +16,29 @@ per-record Python work is taking each value's length and key.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from ticksmith.ingest.records import Columns, RecordLike, Rejected
+from ticksmith.ingest.reasons import Reason
+from ticksmith.ingest.records import Columns, Rejected, Values
 
 VERSION = 1
 HEADER = 6  # version, sym_len, count; plus sym_len bytes of symbol
 TICK = np.dtype([("ts_ns", "<i8"), ("price", "<f8"), ("size", "<f8"), ("side", "u1")])
 Ints = npt.NDArray[np.int64]
+# record problems in the order they are checked; 0 is none
+_PROBLEMS: tuple[Reason, ...] = (
+    "truncated",  # unused: 0 means no problem
+    "unknown_version",
+    "truncated",
+    "bad_symbol",
+    "truncated",
+    "bad_length",
+    "key_mismatch",
+    "bad_symbol",
+)
+Index = npt.NDArray[np.intp]
 
 
 def encode(symbol: str, ticks: npt.NDArray[np.void]) -> bytes:
@@ -39,52 +50,43 @@ def encode(symbol: str, ticks: npt.NDArray[np.void]) -> bytes:
     return bytes((VERSION, len(name))) + name + len(ticks).to_bytes(4, "little") + body
 
 
-def parse(records: Sequence[RecordLike], index: list[int]) -> tuple[Columns, list[Rejected]]:
-    """Columns for the records at `index`, and a Rejected for each malformed one."""
-    values = [records[i].value or b"" for i in index]
-    keys = [records[i].key or b"" for i in index]
-    buf = np.frombuffer(b"".join(values) + bytes(HEADER), dtype=np.uint8)  # padded: safe reads
-    length = _lengths(values)
+def parse(records: Values) -> tuple[Columns, list[Rejected]]:
+    """Columns for the records, and a Rejected for each malformed one."""
+    joined = records.joined if records.joined is not None else b"".join(records.values)
+    buf = np.frombuffer(joined + bytes(HEADER), np.uint8)  # padded: safe reads
+    length, index = records.length, records.index
     start = np.cumsum(length) - length
     sym_len = buf[start + 1].astype(np.int64)
     count = _u32(buf, start + 2 + sym_len)
-    key_codes, key_names = pd.factorize(np.array(keys, dtype=object))
+    key_codes, key_names = _factorize(records.keys)
     utf8 = np.array([_is_utf8(k) for k in key_names], dtype=bool)[key_codes]
-    reason = np.select(
+    problem = np.select(
         [
             buf[start] != VERSION,
             (length < HEADER) | (length < HEADER + sym_len),
             sym_len == 0,
             length < HEADER + sym_len + count * TICK.itemsize,
             length > HEADER + sym_len + count * TICK.itemsize,
-            _key_differs(buf, start, sym_len, keys),
+            _key_differs(buf, start, sym_len, key_codes, key_names),
             ~utf8,
         ],
-        [
-            "unknown_version",
-            "truncated",
-            "bad_symbol",
-            "truncated",
-            "bad_length",
-            "key_mismatch",
-            "bad_symbol",
-        ],
-        default="",
+        np.arange(1, len(_PROBLEMS)),
+        default=0,
     )
-    ok = reason == ""
-    rejected = [
-        Rejected(
-            index[i], reason[i], _detail(reason[i], buf[start[i]], length[i], sym_len[i], count[i])
-        )
-        for i in np.flatnonzero(~ok)
-    ]
+    ok = problem == 0
+    rejected = []
+    for i in np.flatnonzero(~ok).tolist():
+        reason = _PROBLEMS[problem[i]]
+        detail = _detail(reason, buf[start[i]], length[i], sym_len[i], count[i])
+        rejected.append(Rejected(int(index[i]), reason, detail))
     names = np.array([k.decode("utf-8", "replace") for k in key_names], dtype=object)
     cols = _ticks(
         buf[: length.sum()], np.where(ok, HEADER + sym_len, length), np.where(ok, count, 0)
     )
     return Columns(
-        record=np.asarray(index, dtype=np.intp)[cols.record],
-        symbol=names[key_codes[cols.record]],
+        record=index[cols.record],
+        code=np.asarray(key_codes, np.intp)[cols.record],
+        names=names,
         ts_ns=cols.ts_ns,
         price=cols.price,
         size=cols.size,
@@ -92,8 +94,13 @@ def parse(records: Sequence[RecordLike], index: list[int]) -> tuple[Columns, lis
     ), rejected
 
 
-def _lengths(items: list[bytes]) -> Ints:
-    return np.fromiter(map(len, items), dtype=np.int64, count=len(items))
+def _factorize(keys: list[bytes | None]) -> tuple[Ints, list[bytes]]:
+    """Codes of the keys and the distinct keys; a missing key is b"" (and so never
+    equals a symbol, which is at least one byte)."""
+    codes, names = pd.factorize(np.array(keys, dtype=object))
+    if (codes < 0).any():  # None: pandas leaves it out
+        return _factorize([k or b"" for k in keys])
+    return codes, list(names)
 
 
 def _u32(buf: npt.NDArray[np.uint8], at: Ints) -> Ints:
@@ -103,19 +110,28 @@ def _u32(buf: npt.NDArray[np.uint8], at: Ints) -> Ints:
 
 
 def _key_differs(
-    buf: npt.NDArray[np.uint8], start: Ints, sym_len: Ints, keys: list[bytes]
+    buf: npt.NDArray[np.uint8], start: Ints, sym_len: Ints, key_codes: Ints, key_names: list[bytes]
 ) -> npt.NDArray[np.bool_]:
-    """Records whose symbol bytes are not their key, compared byte by byte at once."""
-    key_len = _lengths(keys)
-    same_len = key_len == sym_len
-    key_buf = np.frombuffer(b"".join(keys) + b"\0", dtype=np.uint8)
-    n = np.where(same_len, sym_len, 0)
-    rec = np.repeat(np.arange(len(keys)), n)
-    pos = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
-    at = np.minimum(start[rec] + 2 + pos, len(buf) - 1)
-    differs = buf[at] != key_buf[(np.cumsum(key_len) - key_len)[rec] + pos]
-    mismatched = np.bincount(rec, weights=differs, minlength=len(keys)) > 0
-    return np.asarray(~same_len | mismatched, dtype=bool)
+    """Records whose symbol bytes are not their key: each record's symbol, read as
+    little-endian 8-byte words straight from the buffer, against its key's words
+    in a table of the distinct keys."""
+    key_len = np.fromiter(map(len, key_names), dtype=np.int64, count=len(key_names))
+    words = max(1, -(-max(int(sym_len.max()), int(key_len.max(initial=0))) // 8))
+    table_buf = np.zeros((len(key_names), 8 * words), dtype=np.uint8)
+    for row, name in enumerate(key_names):
+        table_buf[row, : len(name)] = np.frombuffer(name, dtype=np.uint8)
+    table = table_buf.view("<u8")
+    padded = np.concatenate((buf, np.zeros(8 * words, np.uint8)))
+    every = np.lib.stride_tricks.as_strided(padded, (len(buf), 8), (1, 1)).view("<u8")[:, 0]
+    differs = key_len[key_codes] != sym_len
+    for w in range(words):
+        mine = every[np.minimum(start + 2 + 8 * w, len(buf) - 1)]
+        left = np.clip(sym_len - 8 * w, 0, 8)  # symbol bytes in this word
+        mask = np.where(
+            left == 8, ~np.uint64(0), (np.uint64(1) << (8 * left).astype(np.uint64)) - 1
+        )
+        differs |= (mine & mask) != table[key_codes, w]
+    return np.asarray(differs, dtype=bool)
 
 
 def _is_utf8(raw: bytes) -> bool:
@@ -139,7 +155,8 @@ def _ticks(buf: npt.NDArray[np.uint8], skip: Ints, count: Ints) -> Columns:
     side[ticks["side"] > 1] = -1
     return Columns(
         record=rec,
-        symbol=np.empty(0, dtype=object),
+        code=rec,
+        names=np.empty(0, dtype=object),
         ts_ns=ticks["ts_ns"].astype(np.int64),
         price=ticks["price"].astype(np.float64),
         size=ticks["size"].astype(np.float64),

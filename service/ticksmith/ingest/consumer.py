@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from aiokafka.errors import CommitFailedError
 from ticksmith.config import IngestSettings
 from ticksmith.indicators.live import IndicatorWorker
 from ticksmith.ingest.dead_letter import DeadLetters
-from ticksmith.ingest.decode import Decoded, decode
+from ticksmith.ingest.decode import Decoded, Runs, decode
 from ticksmith.ingest.reasons import Reason
 from ticksmith.monitor.metrics import Metrics
 from ticksmith.output import Publisher
@@ -137,8 +138,8 @@ class Ingestor(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka shi
                 self._store.replay_floor_ns[tp.partition] = int(ticks.ts_ns[mine].min())
 
     async def _live(self, batch: Batch) -> None:
-        records = [r for rs in batch.values() for r in rs]
-        decoded = self._decode(records)
+        records = list(itertools.chain.from_iterable(batch.values()))
+        decoded = self._decode(records, [(tp.partition, len(rs)) for tp, rs in batch.items()])
         result = self._store.apply(decoded.ticks)
         values = self._indicators.update(result.closed)
         rejects = self._rejects(records, decoded, result)
@@ -159,8 +160,9 @@ class Ingestor(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka shi
             published = await self._publisher.publish(result.closed, values)
             self._count_bars(result, published)
 
-    def _decode(self, records: list[Record]) -> Decoded:
-        decoded = decode(records, self._ingest.max_record_bytes, self._ingest.max_future_skew_ms)
+    def _decode(self, records: list[Record], runs: Runs | None = None) -> Decoded:
+        ingest = self._ingest
+        decoded = decode(records, ingest.max_record_bytes, ingest.max_future_skew_ms, runs)
         for reject in decoded.rejected:
             self._metrics.decode_failures.labels(reject.reason).inc()
         return decoded

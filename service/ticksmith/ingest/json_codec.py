@@ -6,17 +6,19 @@ fails are records parsed one by one, to pin the failure on the guilty ones.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import msgspec
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
-from ticksmith.ingest.records import Columns, RecordLike, Rejected
+from ticksmith.ingest.records import Columns, Rejected, Values
 from ticksmith.ticks import SIDES
 
 
-class JsonTick(msgspec.Struct, forbid_unknown_fields=True):
+class JsonTick(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """gc=False: a fetch makes tens of thousands of these, and they hold no cycles;
+    tracking them would run the cyclic collector over and over."""
+
     symbol: str
     ts: int
     price: float
@@ -27,46 +29,49 @@ class JsonTick(msgspec.Struct, forbid_unknown_fields=True):
 _batch_decoder = msgspec.json.Decoder(list[JsonTick])
 _one_decoder = msgspec.json.Decoder(JsonTick)
 _encoder = msgspec.json.Encoder()
+Index = npt.NDArray[np.intp]
 
 
 def encode(symbol: str, ts_ns: int, price: float, size: float, side: str) -> bytes:
     return _encoder.encode(JsonTick(symbol, ts_ns, price, size, side))
 
 
-def parse(records: Sequence[RecordLike], index: list[int]) -> tuple[Columns, list[Rejected]]:
-    """Columns for the records at `index`, and a Rejected for each that is not a tick."""
-    values = [records[i].value or b"" for i in index]
+def parse(records: Values) -> tuple[Columns, list[Rejected]]:
+    """Columns for the records, and a Rejected for each that is not a tick."""
+    values, keys, index = records.values, records.keys, records.index
     try:
         ticks: list[JsonTick] = _batch_decoder.decode(b"[" + b",".join(values) + b"]")
         kept = index
         rejected: list[Rejected] = []
     except msgspec.DecodeError:
-        ticks, kept, rejected = _parse_one_by_one(values, index)
-    mismatch = [
-        Rejected(i, "key_mismatch", f"key {records[i].key!r} but symbol {t.symbol!r}")
-        for i, t in zip(kept, ticks, strict=True)
-        if records[i].key != t.symbol.encode()
-    ]
-    if mismatch:
-        bad = {r.index for r in mismatch}
-        pairs = [(i, t) for i, t in zip(kept, ticks, strict=True) if i not in bad]
-        kept, ticks = [i for i, _ in pairs], [t for _, t in pairs]
-    return _columns(ticks, kept), rejected + mismatch
+        ticks, kept, rejected, keys = _parse_one_by_one(values, keys, index)
+    cols = _columns(ticks, kept)
+    mismatch = _key_mismatch(cols, keys)
+    if mismatch.any():
+        rejected += [
+            Rejected(
+                int(kept[i]), "key_mismatch", f"key {keys[i]!r} but symbol {ticks[i].symbol!r}"
+            )
+            for i in np.flatnonzero(mismatch)
+        ]
+        cols = cols.take(~mismatch)
+    return cols, rejected
 
 
 def _parse_one_by_one(
-    values: list[bytes], index: list[int]
-) -> tuple[list[JsonTick], list[int], list[Rejected]]:
-    ticks, kept, rejected = [], [], []
-    for i, value in zip(index, values, strict=True):
+    values: list[bytes], keys: list[bytes | None], index: Index
+) -> tuple[list[JsonTick], Index, list[Rejected], list[bytes | None]]:
+    ticks, kept, kept_keys, rejected = [], [], [], []
+    for i, value, key in zip(index.tolist(), values, keys, strict=True):
         try:
             ticks.append(_one_decoder.decode(value))
             kept.append(i)
+            kept_keys.append(key)
         except msgspec.ValidationError as exc:
             rejected.append(Rejected(i, "schema", str(exc)))
         except msgspec.DecodeError as exc:
             rejected.append(_undecodable(i, value, exc))
-    return ticks, kept, rejected
+    return ticks, np.array(kept, dtype=np.intp), rejected, kept_keys
 
 
 def _undecodable(i: int, value: bytes, exc: Exception) -> Rejected:
@@ -77,17 +82,26 @@ def _undecodable(i: int, value: bytes, exc: Exception) -> Rejected:
     return Rejected(i, "invalid_json", str(exc))
 
 
-def _columns(ticks: list[JsonTick], kept: list[int]) -> Columns:
+def _key_mismatch(cols: Columns, keys: list[bytes | None]) -> npt.NDArray[np.bool_]:
+    """Per tick (one per record): its key is not its symbol's UTF-8 bytes."""
+    named = np.array([name.encode() for name in cols.names], dtype=object)
+    return np.asarray(named[cols.code] != np.array(keys, dtype=object), dtype=bool)
+
+
+def _columns(ticks: list[JsonTick], kept: Index) -> Columns:
+    n = len(ticks)
+    code, names = pd.factorize(np.array([t.symbol for t in ticks], dtype=object))
     sides = np.array([t.side for t in ticks], dtype=object)
-    side = np.full(len(ticks), -1, dtype=np.int8)
-    for code, name in enumerate(SIDES):
-        side[sides == name] = code
+    side = np.full(n, -1, dtype=np.int8)
+    for value, name in enumerate(SIDES):
+        side[sides == name] = value
     return Columns(
-        record=np.array(kept, dtype=np.intp),
-        symbol=np.array([t.symbol for t in ticks], dtype=object),
+        record=kept,
+        code=np.asarray(code, np.intp),
+        names=np.asarray(names, dtype=object),
         ts_ns=_timestamps(ticks),
-        price=np.array([t.price for t in ticks], dtype=np.float64),
-        size=np.array([t.size for t in ticks], dtype=np.float64),
+        price=np.fromiter([t.price for t in ticks], dtype=np.float64, count=n),
+        size=np.fromiter([t.size for t in ticks], dtype=np.float64, count=n),
         side=side,
     )
 

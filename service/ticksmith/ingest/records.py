@@ -36,6 +36,25 @@ class RawRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Values:
+    """What a codec parses: the values and keys of some records of the decoder's
+    input (`index`: their positions there), their lengths, and the values joined
+    when the decoder already joined exactly these."""
+
+    values: list[bytes]
+    keys: list[bytes | None]
+    index: npt.NDArray[np.intp]
+    length: npt.NDArray[np.int64]
+    joined: bytes | None = None
+
+    def take(self, index: npt.NDArray[np.intp]) -> Values:
+        at = index.tolist()
+        return Values(
+            [self.values[i] for i in at], [self.keys[i] for i in at], index, self.length[index]
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Rejected:
     index: int  # position of the record in the decoder's input
     reason: Reason
@@ -45,10 +64,12 @@ class Rejected:
 @dataclass(frozen=True, slots=True)
 class Columns:
     """Ticks parsed from some records, before value checks; `record` maps each
-    tick to the position of its record in the decoder's input."""
+    tick to the position of its record in the decoder's input, and a tick's
+    symbol is ``names[code]``."""
 
     record: npt.NDArray[np.intp]
-    symbol: npt.NDArray[np.object_]
+    code: npt.NDArray[np.intp]
+    names: npt.NDArray[np.object_]
     ts_ns: npt.NDArray[np.int64]
     price: npt.NDArray[np.float64]
     size: npt.NDArray[np.float64]
@@ -57,7 +78,8 @@ class Columns:
     def take(self, index: npt.NDArray[np.intp] | npt.NDArray[np.bool_]) -> Columns:
         return Columns(
             record=self.record[index],
-            symbol=self.symbol[index],
+            code=self.code[index],
+            names=self.names,
             ts_ns=self.ts_ns[index],
             price=self.price[index],
             size=self.size[index],
@@ -66,4 +88,28 @@ class Columns:
 
     @staticmethod
     def concat(parts: list[Columns]) -> Columns:
-        return Columns(*(np.concatenate([getattr(p, f) for p in parts]) for f in Columns.__slots__))
+        """One set of columns; each part's codes are shifted past the names before it
+        (a symbol named by two parts has two codes: that is allowed)."""
+        shift = np.cumsum([0] + [len(p.names) for p in parts[:-1]])
+        return Columns(
+            record=np.concatenate([p.record for p in parts]),
+            code=np.concatenate([p.code + k for p, k in zip(parts, shift, strict=True)]),
+            names=np.concatenate([p.names for p in parts]),
+            ts_ns=np.concatenate([p.ts_ns for p in parts]),
+            price=np.concatenate([p.price for p in parts]),
+            size=np.concatenate([p.size for p in parts]),
+            side=np.concatenate([p.side for p in parts]),
+        )
+
+    @staticmethod
+    def empty() -> Columns:
+        none = np.empty(0, dtype=np.float64)
+        return Columns(
+            record=np.empty(0, dtype=np.intp),
+            code=np.empty(0, dtype=np.intp),
+            names=np.empty(0, dtype=object),
+            ts_ns=np.empty(0, dtype=np.int64),
+            price=none,
+            size=none,
+            side=np.empty(0, dtype=np.int8),
+        )

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from ticksmith.store.groups import stable_order
+
 Ints = npt.NDArray[np.intp]
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -40,16 +42,24 @@ class Pending:
         """Remove and return the ticks whose bar start (`start`, per pending tick)
         is before `closed_before[slot]`, sorted by (slot, start, ts), stably."""
         out = start < closed_before[self.slot]
+        if not out.any():
+            return self.slot[:0], self.ts[:0], self.price[:0], self.size[:0]
+        at = np.flatnonzero(out)
+        slot, ts = self.slot[at], self.ts[at]
+        order = stable_order(slot, int(slot.max()) + 1)
+        s, t = slot[order], ts[order]
+        if (t[1:] < t[:-1])[s[1:] == s[:-1]].any():  # out of time order within a slot
+            order = np.lexsort((ts, start[at], slot))
+        at = at[order]
+        released = (self.slot[at], self.ts[at], self.price[at], self.size[at])
         keep = ~out
-        order = np.lexsort((self.ts[out], start[out], self.slot[out]))
-        released = tuple(a[out][order] for a in (self.slot, self.ts, self.price, self.size))
         self.slot, self.ts, self.price, self.size = (
             self.slot[keep],
             self.ts[keep],
             self.price[keep],
             self.size[keep],
         )
-        return released  # type: ignore[return-value]
+        return released
 
     def drop_slots(self, slots: Ints) -> None:
         keep = ~np.isin(self.slot, slots)

@@ -2,8 +2,8 @@
 
 Each symbol has a slot; per-slot state lives in arrays (watermark, replay floor,
 coarser forming bars), so a batch is folded in for all its symbols at once.
-Recent ticks and closed bars are per-symbol rings that grow only as a symbol
-trades.
+Recent ticks live in one tick window (a row per slot, see tick_window.py);
+closed bars are per-symbol rings that grow only as a symbol's bars close.
 
 Lateness: a tick is late when its finest bar had already closed when it
 arrived, i.e. the bar's end plus ``lateness_ns`` is at or behind the newest
@@ -23,14 +23,13 @@ import numpy.typing as npt
 import pandas as pd
 
 from ticksmith.store.bars import BAR_DTYPE, NO_BAR, Bars, merge_into, rollup, segment, vwap
+from ticksmith.store.groups import Groups
 from ticksmith.store.pending import Pending
 from ticksmith.store.ring import Ring
 from ticksmith.store.rollup import Rollup
+from ticksmith.store.tick_window import TickWindow
 from ticksmith.ticks import TickBatch
 
-TICK_DTYPE = np.dtype(
-    [("ts_ns", np.int64), ("price", np.float64), ("size", np.float64), ("side", np.int8)]
-)
 Ints = npt.NDArray[np.intp]
 I64 = npt.NDArray[np.int64]
 Closed = dict[int, dict[str, Bars]]  # interval_ms -> symbol -> closed bars, oldest first
@@ -38,18 +37,18 @@ Closed = dict[int, dict[str, Bars]]  # interval_ms -> symbol -> closed bars, old
 
 @dataclass(slots=True)
 class SymbolState:
-    """One symbol's recent ticks and closed bars per interval."""
+    """One symbol's closed bars per interval (its recent ticks are the store's
+    tick window row `slot`)."""
 
     symbol: str
     slot: int
     partition: int
-    ticks: Ring
     bars: dict[int, Ring]
     version: int = 0  # bumps whenever closed bars change; derived values key on it
 
     @property
     def nbytes(self) -> int:
-        return self.ticks.nbytes + sum(r.nbytes for r in self.bars.values())
+        return sum(r.nbytes for r in self.bars.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +78,9 @@ class Store:
         self._fine_ns = self.intervals_ms[0] * 1_000_000
         self._lateness_ns = lateness_ms * 1_000_000
         self._history_bars = history_bars
-        self._ticks_per_symbol = ticks_per_symbol
+        self._ticks = TickWindow(ticks_per_symbol)
+        self._index: pd.Index | None = None  # see _name_index
+        self._index_slots: Ints = np.empty(0, dtype=np.intp)
         self._symbols: dict[str, SymbolState] = {}
         self._by_slot: list[SymbolState | None] = []
         self._free: list[int] = []
@@ -103,25 +104,55 @@ class Store:
     def nbytes(self) -> int:
         rings = sum(state.nbytes for state in self._symbols.values())
         forming = sum(r.forming.nbytes for r in self._rollups.values())
-        return rings + forming + self._pending.nbytes + 2 * self._watermark.nbytes
+        fixed = self._ticks.nbytes + self._pending.nbytes + 2 * self._watermark.nbytes
+        return rings + forming + fixed
 
     def apply(self, batch: TickBatch) -> ApplyResult:
         """Fold a batch in; return the bars it closed and the ticks that were late."""
         if len(batch) == 0:
             return ApplyResult(late=batch)
-        codes, uniques = pd.factorize(batch.symbol)
-        partitions = _first_partition(batch, codes)
-        states = [self._state(str(s), int(p)) for s, p in zip(uniques, partitions, strict=True)]
-        slots = np.fromiter((s.slot for s in states), dtype=np.intp, count=len(states))
-        late = self._late(codes, slots, batch.ts_ns)
-        ok = np.flatnonzero(~late)
-        self._append_ticks(states, codes[ok], batch, ok)
-        self._pending.add(slots[codes[ok]], batch.ts_ns[ok], batch.price[ok], batch.size[ok])
-        newest = pd.Series(batch.ts_ns[ok]).groupby(codes[ok]).max()
-        at = slots[newest.index.to_numpy()]
-        self._watermark[at] = np.maximum(self._watermark[at], newest.to_numpy())
+        slot = self._slots(batch)
+        groups = Groups.of(slot, len(self._by_slot))
+        late = self._late(groups, slot, batch.ts_ns)
+        if late.any():
+            batch_ok = batch.take(~late)
+            slot = slot[~late]
+            groups = Groups.of(slot, len(self._by_slot))
+        else:
+            batch_ok = batch
+        ts, price, size = batch_ok.ts_ns, batch_ok.price, batch_ok.size
+        self._ticks.append(
+            groups, {"ts_ns": ts, "price": price, "size": size, "side": batch_ok.side}
+        )
+        self._pending.add(slot, ts, price, size)
+        np.maximum.at(self._watermark, slot, ts)
         closed, partial = self._release()
         return ApplyResult(late=batch.take(late), closed=closed, partial_dropped=partial)
+
+    def _slots(self, batch: TickBatch) -> Ints:
+        """Each tick's slot; a symbol seen for the first time gets one, owned by the
+        partition of its first tick (a symbol lives in one partition)."""
+        present = np.flatnonzero(np.bincount(batch.code, minlength=len(batch.names)))
+        names = batch.names[present]
+        found = self._name_index().get_indexer(names)
+        if (found < 0).any():
+            first = np.full(len(batch.names), len(batch), dtype=np.intp)
+            np.minimum.at(first, batch.code, np.arange(len(batch), dtype=np.intp))
+            for code in present[found < 0].tolist():
+                self._new_state(str(batch.names[code]), int(batch.partition[first[code]]))
+            found = self._name_index().get_indexer(names)
+        slot_of = np.zeros(len(batch.names), dtype=np.intp)
+        slot_of[present] = self._index_slots[found]
+        return slot_of[batch.code]
+
+    def _name_index(self) -> pd.Index:
+        """Symbol names for vectorised lookup (rebuilt after symbols come or go)."""
+        if self._index is None:
+            self._index = pd.Index(list(self._symbols), dtype=object)
+            self._index_slots = np.fromiter(
+                (s.slot for s in self._symbols.values()), np.intp, len(self._symbols)
+            )
+        return self._index
 
     def advance(self, watermark_ns: int) -> ApplyResult:
         """Move every symbol's watermark to at least `watermark_ns` (wall clock minus a
@@ -136,10 +167,12 @@ class Store:
         dropped = [s for s in self._symbols.values() if s.partition in gone]
         slots = np.array([s.slot for s in dropped], dtype=np.intp)
         self._pending.drop_slots(slots)
+        self._ticks.clear(slots)
         self._watermark[slots] = NO_BAR
         self._floor[slots] = NO_BAR
         for rollup_ in self._rollups.values():
             rollup_.clear(slots)
+        self._index = None
         for state in dropped:
             del self._symbols[state.symbol]
             self._by_slot[state.slot] = None
@@ -151,8 +184,12 @@ class Store:
         ms = interval_ms or self.intervals_ms[0]
         return bars_to_frame(self._symbols[symbol].bars[ms].to_array())
 
+    def tick_count(self, symbol: str) -> int:
+        """Ticks the symbol ever had in this store (its tick window's version)."""
+        return int(self._ticks.total[self._symbols[symbol].slot])
+
     def ticks_frame(self, symbol: str) -> pd.DataFrame:
-        rows = self._symbols[symbol].ticks.to_array()
+        rows = self._ticks.rows_of(self._symbols[symbol].slot)
         frame = pd.DataFrame({n: rows[n] for n in ("price", "size", "side")})
         frame.index = pd.to_datetime(rows["ts_ns"], unit="ns", utc=True).rename("ts")
         return frame
@@ -174,20 +211,18 @@ class Store:
         held = self._rollups[ms].forming[slot : slot + 1]
         return _prepend_forming(held, coarse.bars)
 
-    def _state(self, symbol: str, partition: int) -> SymbolState:
-        state = self._symbols.get(symbol)
-        if state is None:
-            slot = self._new_slot()
-            state = SymbolState(
-                symbol=symbol,
-                slot=slot,
-                partition=partition,
-                ticks=Ring(TICK_DTYPE, self._ticks_per_symbol),
-                bars={ms: Ring(BAR_DTYPE, self._history_bars) for ms in self.intervals_ms},
-            )
-            self._floor[slot] = self.replay_floor_ns.get(partition, NO_BAR)
-            self._symbols[symbol] = state
-            self._by_slot[slot] = state
+    def _new_state(self, symbol: str, partition: int) -> SymbolState:
+        slot = self._new_slot()
+        state = SymbolState(
+            symbol=symbol,
+            slot=slot,
+            partition=partition,
+            bars={ms: Ring(BAR_DTYPE, self._history_bars) for ms in self.intervals_ms},
+        )
+        self._floor[slot] = self.replay_floor_ns.get(partition, NO_BAR)
+        self._symbols[symbol] = state
+        self._by_slot[slot] = state
+        self._index = None
         return state
 
     def _new_slot(self) -> int:
@@ -201,34 +236,30 @@ class Store:
             self._floor = np.concatenate((self._floor, grow))
         for rollup_ in self._rollups.values():
             rollup_.ensure(slot + 1)
+        self._ticks.ensure_rows(slot + 1)
         return slot
 
-    def _late(self, codes: Ints, slots: Ints, ts: I64) -> npt.NDArray[np.bool_]:
-        """Ticks whose finest bar had closed before they arrived (see the module doc)."""
-        order = np.argsort(codes, kind="stable")
-        code, t = codes[order], ts[order]
-        running = pd.Series(t).groupby(code).cummax().to_numpy()
-        before = np.where(np.r_[False, code[1:] == code[:-1]], np.r_[NO_BAR, running[:-1]], NO_BAR)
-        before = np.maximum(before, self._watermark[slots[code]])
+    def _late(self, groups: Groups, slot: Ints, ts: I64) -> npt.NDArray[np.bool_]:
+        """Ticks whose finest bar had closed before they arrived (see the module doc):
+        compared with the newest event time before them, in this batch or before."""
+        t = ts[groups.order]
+        first = groups.first_in_run()
+        in_order = bool((t[1:] >= t[:-1])[~first[1:]].all())
+        if in_order:  # the usual case: the newest before a tick is the one just before it
+            before = np.r_[NO_BAR, t[:-1]]
+        else:
+            running = pd.Series(t).groupby(np.repeat(groups.slots, groups.counts)).cummax()
+            before = np.r_[NO_BAR, running.to_numpy()[:-1]]
+        before[first] = NO_BAR
+        before = np.maximum(before, self._watermark[slot[groups.order]])
         late = np.empty(len(ts), dtype=bool)
-        late[order] = (t - t % self._fine_ns) < self._closed_before(before)
+        late[groups.order] = (t - t % self._fine_ns) < self._closed_before(before)
         return late
 
     def _closed_before(self, watermark: I64) -> I64:
         """Per watermark: every finest bar starting before this has closed."""
         lag = self._lateness_ns + self._fine_ns - 1
         return np.where(watermark == NO_BAR, NO_BAR, watermark - lag)
-
-    def _append_ticks(
-        self, states: list[SymbolState], code: Ints, batch: TickBatch, at: Ints
-    ) -> None:
-        order = np.argsort(code, kind="stable")
-        rows = np.empty(len(at), dtype=TICK_DTYPE)
-        for name in TICK_DTYPE.names or ():
-            rows[name] = getattr(batch, name)[at[order]]
-        bounds = np.searchsorted(code[order], np.arange(len(states) + 1))
-        for i in np.flatnonzero(bounds[1:] > bounds[:-1]):
-            states[i].ticks.extend(rows[bounds[i] : bounds[i + 1]])
 
     def _release(self) -> tuple[Closed, int]:
         """Build the bars that the watermarks closed, for every interval."""
@@ -275,12 +306,6 @@ def _prepend_forming(held: Bars, later: Bars) -> Bars:
         merge_into(later, np.array([0]), held)
         return later
     return np.concatenate((held, later))
-
-
-def _first_partition(batch: TickBatch, codes: Ints) -> npt.NDArray[np.int32]:
-    """The partition of each symbol's first tick (a symbol lives in one partition)."""
-    _, first = np.unique(codes, return_index=True)
-    return batch.partition[first]
 
 
 def bars_to_frame(rows: Bars) -> pd.DataFrame:

@@ -1,0 +1,83 @@
+"""Every symbol's recent ticks in one set of 2-D columns: a row per slot, a ring per row.
+
+A batch is appended for all its symbols at once with one scatter per column,
+so the cost is per tick, not per symbol per batch. Rows start narrow and every
+row widens together (doubling) until the capacity, before any row wraps: while
+the width is below the capacity no row holds more ticks than the width, so
+widening is a plain copy. At the capacity each row is a ring: tick ``k`` of a
+slot (counting from its first) lives at column ``k % capacity``.
+
+Memory is ``rows x width x 25`` bytes: every row is as wide as the busiest
+symbol needs, up to ``window.ticks_per_symbol``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from ticksmith.store.groups import Groups
+
+Ints = npt.NDArray[np.intp]
+COLUMNS = (("ts_ns", np.int64), ("price", np.float64), ("size", np.float64), ("side", np.int8))
+
+
+class TickWindow:
+    def __init__(self, capacity: int, rows: int = 64, width: int = 16) -> None:
+        self.capacity = capacity
+        self._width = min(width, capacity)
+        self.total = np.zeros(rows, dtype=np.int64)  # ticks ever appended per slot
+        self._cols = {name: np.empty((rows, self._width), dtype) for name, dtype in COLUMNS}
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.total.nbytes + sum(c.nbytes for c in self._cols.values()))
+
+    def ensure_rows(self, rows: int) -> None:
+        have = len(self.total)
+        if rows <= have:
+            return
+        grown = max(rows, have + have // 2)
+        self.total = np.concatenate((self.total, np.zeros(grown - have, np.int64)))
+        for name, col in self._cols.items():
+            wider = np.empty((grown, self._width), col.dtype)
+            wider[:have] = col
+            self._cols[name] = wider
+
+    def clear(self, slots: Ints) -> None:
+        self.total[slots] = 0
+
+    def append(self, groups: Groups, columns: dict[str, npt.NDArray[np.generic]]) -> None:
+        """Append ticks: `columns` per tick, `groups` their slots (arrival order kept
+        within a slot)."""
+        if not len(groups.order):
+            return
+        counts = groups.counts
+        self._widen(int((self.total[groups.slots] + counts).max()))
+        rank = groups.rank()
+        row = np.repeat(groups.slots, counts)
+        flat = row * self._width + (self.total[row] + rank) % self._width
+        at = groups.order
+        if counts.max() > self.capacity:  # keep the newest `capacity` of a slot
+            keep = rank >= np.repeat(counts - self.capacity, counts)
+            flat, at = flat[keep], at[keep]
+        for name, values in columns.items():
+            self._cols[name].reshape(-1)[flat] = values[at]  # a view: the 2-D array is C-ordered
+        self.total[groups.slots] += counts
+
+    def rows_of(self, slot: int) -> dict[str, npt.NDArray[np.generic]]:
+        """One slot's kept ticks, oldest first (copies)."""
+        total = int(self.total[slot])
+        n = min(total, self.capacity)
+        at = (np.arange(total - n, total)) % self._width
+        return {name: col[slot, at] for name, col in self._cols.items()}
+
+    def _widen(self, needed: int) -> None:
+        if needed <= self._width or self._width == self.capacity:
+            return
+        width = min(self.capacity, max(needed, 2 * self._width))
+        for name, col in self._cols.items():
+            wider = np.empty((len(col), width), col.dtype)
+            wider[:, : self._width] = col
+            self._cols[name] = wider
+        self._width = width
