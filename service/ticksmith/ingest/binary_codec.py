@@ -16,12 +16,14 @@ per-record Python work is taking each value's length and key.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from ticksmith.ingest.reasons import Reason
-from ticksmith.ingest.records import Columns, Rejected, Values
+from ticksmith.ingest.records import PAD, Columns, Rejected, Values
 
 VERSION = 1
 HEADER = 6  # version, sym_len, count; plus sym_len bytes of symbol
@@ -52,8 +54,8 @@ def encode(symbol: str, ticks: npt.NDArray[np.void]) -> bytes:
 
 def parse(records: Values) -> tuple[Columns, list[Rejected]]:
     """Columns for the records, and a Rejected for each malformed one."""
-    joined = records.joined if records.joined is not None else b"".join(records.values)
-    buf = np.frombuffer(joined + bytes(HEADER), np.uint8)  # padded: safe reads
+    joined = records.joined if records.joined is not None else b"".join([*records.values, PAD])
+    buf = np.frombuffer(joined, np.uint8)
     length, index = records.length, records.index
     start = np.cumsum(length) - length
     sym_len = buf[start + 1].astype(np.int64)
@@ -80,9 +82,7 @@ def parse(records: Values) -> tuple[Columns, list[Rejected]]:
         detail = _detail(reason, buf[start[i]], length[i], sym_len[i], count[i])
         rejected.append(Rejected(int(index[i]), reason, detail))
     names = np.array([k.decode("utf-8", "replace") for k in key_names], dtype=object)
-    cols = _ticks(
-        buf[: length.sum()], np.where(ok, HEADER + sym_len, length), np.where(ok, count, 0)
-    )
+    cols = _ticks(buf, start + HEADER + sym_len, np.where(ok, count, 0))
     return Columns(
         record=index[cols.record],
         code=np.asarray(key_codes, np.intp)[cols.record],
@@ -121,11 +121,10 @@ def _key_differs(
     for row, name in enumerate(key_names):
         table_buf[row, : len(name)] = np.frombuffer(name, dtype=np.uint8)
     table = table_buf.view("<u8")
-    padded = np.concatenate((buf, np.zeros(8 * words, np.uint8)))
-    every = np.lib.stride_tricks.as_strided(padded, (len(buf), 8), (1, 1)).view("<u8")[:, 0]
+    every = _every_offset(buf, np.dtype("<u8"))
     differs = key_len[key_codes] != sym_len
     for w in range(words):
-        mine = every[np.minimum(start + 2 + 8 * w, len(buf) - 1)]
+        mine = every[np.minimum(start + 2 + 8 * w, len(every) - 1)]
         left = np.clip(sym_len - 8 * w, 0, 8)  # symbol bytes in this word
         mask = np.where(
             left == 8, ~np.uint64(0), (np.uint64(1) << (8 * left).astype(np.uint64)) - 1
@@ -142,25 +141,36 @@ def _is_utf8(raw: bytes) -> bool:
     return True
 
 
-def _ticks(buf: npt.NDArray[np.uint8], skip: Ints, count: Ints) -> Columns:
-    """Every tick, gathered from the joined buffer in one go: each record is `skip`
-    bytes to drop (its header, or all of a bad record) then `count` ticks; `record`
-    here is the position of the tick's record in the input."""
-    runs = np.column_stack((skip, count * TICK.itemsize)).ravel()
-    body = np.repeat(np.tile(np.array([False, True]), len(skip)), runs)
-    ticks = buf[body].view(TICK)
-    good = count[count > 0]  # a good record with no ticks adds none either
-    rec = np.repeat(np.flatnonzero(count > 0), good)
-    side = ticks["side"].astype(np.int8)
-    side[ticks["side"] > 1] = -1
+def _ticks(buf: npt.NDArray[np.uint8], first: Ints, count: Ints) -> Columns:
+    """Every tick, gathered from the joined buffer in one go: record ``i``'s
+    ``count[i]`` ticks start at byte ``first[i]``; `record` here is the position
+    of the tick's record in the input. Each field is gathered straight into its
+    column through a zero-copy view with an element at every byte offset."""
+    rec = np.repeat(np.arange(len(count)), count)
+    within = np.arange(len(rec)) - np.repeat(np.cumsum(count) - count, count)
+    at = first[rec] + within * TICK.itemsize
+    fields: dict[str, Any] = dict(TICK.fields or {})
+    ts_ns, price, size, raw_side = (
+        _every_offset(buf, fields[name][0])[at + fields[name][1]]
+        for name in ("ts_ns", "price", "size", "side")
+    )
+    side = raw_side.astype(np.int8)
+    side[raw_side > 1] = -1
     return Columns(
         record=rec,
         code=rec,
         names=np.empty(0, dtype=object),
-        ts_ns=ticks["ts_ns"].astype(np.int64),
-        price=ticks["price"].astype(np.float64),
-        size=ticks["size"].astype(np.float64),
+        ts_ns=ts_ns,
+        price=price,
+        size=size,
         side=side,
+    )
+
+
+def _every_offset(buf: npt.NDArray[np.uint8], dtype: np.dtype[Any]) -> npt.NDArray[Any]:
+    """A read-only view of `buf` as `dtype` values starting at every byte offset."""
+    return np.ndarray(
+        (max(0, len(buf) - dtype.itemsize + 1),), dtype=dtype, buffer=buf, strides=(1,)
     )
 
 

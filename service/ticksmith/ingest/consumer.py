@@ -111,8 +111,10 @@ class Ingestor(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka shi
         live: Batch = {}
         for tp, records in batch.items():
             until = self._warm_until.get(tp, -1)
-            if records[0].offset < until:
-                warm += [r for r in records if r.offset < until]
+            if records[0].offset >= until:  # the usual case: all live
+                live[tp] = records
+                continue
+            warm += [r for r in records if r.offset < until]
             rest = [r for r in records if r.offset >= until]
             if rest:
                 live[tp] = rest

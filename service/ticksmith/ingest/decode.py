@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from ticksmith.ingest import binary_codec, json_codec
 from ticksmith.ingest.checks import check
-from ticksmith.ingest.records import Columns, RecordLike, Rejected, Values
+from ticksmith.ingest.records import PAD, Columns, RecordLike, Rejected, Values
 from ticksmith.ticks import TickBatch
 
 _BINARY_FIRST = np.zeros(256, dtype=bool)  # first bytes that mean the binary format
@@ -44,8 +44,8 @@ def decode(
     """`runs`, when the caller knows them (a fetch is grouped by partition), spares
     a pass over the records for their partitions and offsets."""
     values, keys, length = _values(records)
-    joined = b"".join(values)
-    buf = np.frombuffer(joined + b"\0", dtype=np.uint8)
+    joined = b"".join([*values, PAD])  # padded once, so reads past a short record are safe
+    buf = np.frombuffer(joined, dtype=np.uint8)
     first = buf[np.cumsum(length) - length]
     too_large = length > max_record_bytes
     binary = (length > 0) & _BINARY_FIRST[first] & ~too_large

@@ -35,11 +35,14 @@ class RawRecord:
     value: bytes | None
 
 
+PAD = bytes(32)  # joined values end with this, so fixed-size reads past the end are safe
+
+
 @dataclass(frozen=True, slots=True)
 class Values:
     """What a codec parses: the values and keys of some records of the decoder's
     input (`index`: their positions there), their lengths, and the values joined
-    when the decoder already joined exactly these."""
+    and padded with PAD when the decoder already joined exactly these."""
 
     values: list[bytes]
     keys: list[bytes | None]
