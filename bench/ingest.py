@@ -76,8 +76,8 @@ class Workload:
 
 
 WORKLOADS = (
-    Workload("json", "json", 300_000),
-    Workload("binary", "binary", 300_000),
+    Workload("json", "json", 1_000_000),
+    Workload("binary", "binary", 1_000_000),
     Workload("batch", "binary-batch", 5_000_000),
 )
 
@@ -661,9 +661,13 @@ async def measure(
 ) -> tuple[dict[str, Outcome], list[tuple[WorkersRun, WorkersRun]]]:
     outcomes: dict[str, Outcome] = {}
     for w in WORKLOADS:
+        if w.name not in args.workloads:
+            continue
         filled = await prepare(bootstrap, topics, w)
         pairs = await compare(bootstrap, filled, sinks, args.pairs)
         outcomes[w.name] = Outcome.of(w.name, filled, pairs)
+    if not args.worker_pairs:
+        return outcomes, []
     workload = Workload("workers", "binary-batch", WORKERS_TICKS)
     big = await prepare(bootstrap, topics, workload)
     return outcomes, await workers_gain(bootstrap, big, sinks, args.worker_pairs)
@@ -681,8 +685,11 @@ async def main(args: argparse.Namespace) -> None:
             outcomes, workers = await measure(bootstrap, topics, sinks, args)
     load = f"{load_before} at the start, {load_average()} at the end"
     elapsed = time.perf_counter() - started
-    report = Report(outcomes, args.pairs, workers, elapsed, revision(), load)
     print(f"\n{TABLE_HEAD}\n" + "\n".join(o.row() for o in outcomes.values()))
+    if len(outcomes) < len(WORKLOADS) or not workers:
+        print("partial run (--workloads or --worker-pairs 0): no goals, RESULT or RESULTS.md")
+        return
+    report = Report(outcomes, args.pairs, workers, elapsed, revision(), load)
     if report.workers:
         print(f"workers 2/1 gain {report.gain.show('.3f')}")
     for text, ok in goals(outcomes):
@@ -697,6 +704,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--pairs", type=int, default=PAIRS)
     parser.add_argument("--worker-pairs", type=int, default=WORKER_PAIRS)
     parser.add_argument("--no-write", dest="write", action="store_false", help="leave RESULTS.md")
+    parser.add_argument(
+        "--workloads",
+        type=lambda text: text.split(","),
+        default=[w.name for w in WORKLOADS],
+        help="comma-separated subset of json,binary,batch (a partial run is not written)",
+    )
     parser.add_argument(
         "--profile", type=int, metavar="TOP", help="cProfile one candidate run per workload"
     )
