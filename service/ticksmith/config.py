@@ -116,6 +116,7 @@ class MonitorSettings(_Section):
     soft_evict_min_fraction: Annotated[float, Field(ge=0, le=1)] = 0.25
     psi_some_soft_ratio: Annotated[float, Field(ge=0, le=1)] = 0.10
     psi_full_hard_ratio: Annotated[float, Field(ge=0, le=1)] = 0.10
+    trim_heap: bool = True
 
     @model_validator(mode="after")
     def _ordered(self) -> MonitorSettings:

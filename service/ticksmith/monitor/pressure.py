@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Literal, Protocol
 
+from ticksmith.monitor import heap
+
 
 class Level(IntEnum):
     NONE = 0
@@ -56,6 +58,7 @@ class PressurePolicy:
     soft_evict_min_fraction: float = 0.25
     psi_some_soft_ratio: float = 0.10
     psi_full_hard_ratio: float = 0.10
+    trim_heap: bool = True  # malloc_trim after an eviction, so RSS falls (monitor/heap.py)
 
     def __post_init__(self) -> None:
         if self.budget_bytes < 0:
@@ -122,23 +125,27 @@ def relieve(
     cache: Evictable,
     policy: PressurePolicy,
     collect: Callable[[], object] = gc.collect,
+    trim: Callable[[], object] = heap.trim,
 ) -> int:
     """Act on a level; return the number of entries evicted.
 
     HARD collects when it evicted something or is newly reached, not on every sample
-    while it lasts: a full collection of a large heap blocks the event loop.
+    while it lasts: a full collection of a large heap blocks the event loop. After
+    an eviction the freed heap is given back to the kernel (``policy.trim_heap``).
     """
+    evicted = 0
     if pressure.level is Level.SOFT:
         target = soft_target_bytes(
             cache.strong_bytes, pressure.excess_bytes, policy.soft_evict_min_fraction
         )
-        return cache.evict_to(target, reason="pressure_soft")
-    if pressure.level is Level.HARD:
+        evicted = cache.evict_to(target, reason="pressure_soft")
+    elif pressure.level is Level.HARD:
         evicted = cache.evict_to(0, reason="pressure_hard")
         if evicted or previous is not Level.HARD:
             collect()
-        return evicted
-    return 0
+    if evicted and policy.trim_heap:
+        trim()
+    return evicted
 
 
 def _level_of(ratio: float, soft: float, hard: float) -> Level:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from ticksmith.monitor.pressure import (
@@ -152,3 +154,26 @@ def test_no_pressure_does_nothing() -> None:
 
 def fail() -> None:
     raise AssertionError("no collection expected")
+
+
+@pytest.mark.parametrize(("level", "entries"), [(Level.SOFT, 100), (Level.HARD, 10)])
+def test_an_eviction_gives_the_freed_heap_back(level: Level, entries: int) -> None:
+    trims: list[int] = []
+    pressure = P(level, "rss", 60 * MiB)
+    cache = FakeCache(entries=entries)
+    assert relieve(pressure, Level.NONE, cache, POLICY, lambda: None, lambda: trims.append(1))
+    assert trims == [1]
+
+
+def test_no_eviction_or_trim_heap_off_means_no_trim() -> None:
+    trims: list[int] = []
+
+    def trim() -> None:
+        trims.append(1)
+
+    off = dataclasses.replace(POLICY, trim_heap=False)
+    soft = P(Level.SOFT, "rss", 60 * MiB)
+    assert relieve(soft, Level.NONE, FakeCache(entries=100), off, fail, trim) == 60
+    relieve(P(Level.HARD, "rss", 0), Level.HARD, FakeCache(entries=0), POLICY, fail, trim)
+    relieve(P(Level.NONE, "", 0), Level.NONE, FakeCache(entries=10), POLICY, fail, trim)
+    assert trims == []
