@@ -98,7 +98,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     from ticksmith.cache.proxy_cache import Key
     from ticksmith.config import Settings
     from ticksmith.indicators.live import IndicatorWorker
-    from ticksmith.output import bar_records, encode
+    from ticksmith.output import partitioned_records
     from ticksmith.produce.market import Market, symbol_names
     from ticksmith.ticks import TickBatch
 
@@ -125,10 +125,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         )
         result = store.apply(batch)
         values = worker.update(result.closed)
-        for ms, by_symbol in result.closed.items():
-            for s, rows in by_symbol.items():
-                for record in bar_records(s, ms, rows, values.get(ms, {}).get(s)):
-                    encode(record)
+        partitioned_records(result.closed, values, partition_of.__getitem__)
         del ticks, symbol, batch, result, values
     out["store_cpu_s_per_s"] = (time.process_time() - started) / args.seconds
     gc.collect()

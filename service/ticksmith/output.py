@@ -8,18 +8,27 @@ detectable by key and `end_ns`.
 from __future__ import annotations
 
 import asyncio
-import math
+import functools
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import islice, repeat
 from typing import Any
 
 import msgspec
+import numpy as np
 from aiokafka import AIOKafkaProducer
 
-from ticksmith.indicators.live import BarValues, Values
+from ticksmith.indicators.columns import Bools
+from ticksmith.indicators.live import ClosedValues, Values
 from ticksmith.ingest.ownership import partition_of
 from ticksmith.store.bars import Bars, vwap
 
 
 class BarRecord(msgspec.Struct):
+    """One output record's value: what :func:`decode` returns and :func:`encode`
+    writes. The publisher writes the same bytes without building these (see
+    :func:`closed_records`)."""
+
     symbol: str
     interval_ms: int
     start_ns: int
@@ -36,42 +45,7 @@ class BarRecord(msgspec.Struct):
 
 
 _encoder = msgspec.json.Encoder()
-
-
-def bar_records(
-    symbol: str, interval_ms: int, rows: Bars, values: BarValues | None = None
-) -> list[BarRecord]:
-    records = _bars(symbol, interval_ms, rows)
-    if values is not None:
-        for i, record in enumerate(records):
-            record.indicators = {c: _number(v[i]) for c, v in values.values.items()}
-            record.ready = {label: bool(r[i]) for label, r in values.ready.items()}
-    return records
-
-
-def _number(value: float) -> float | None:
-    return None if math.isnan(value) else float(value)
-
-
-def _bars(symbol: str, interval_ms: int, rows: Bars) -> list[BarRecord]:
-    interval_ns = interval_ms * 1_000_000
-    prices = vwap(rows)
-    return [
-        BarRecord(
-            symbol,
-            interval_ms,
-            int(r["start_ns"]),
-            int(r["start_ns"]) + interval_ns,
-            float(r["open"]),
-            float(r["high"]),
-            float(r["low"]),
-            float(r["close"]),
-            float(r["volume"]),
-            None if math.isnan(p) else float(p),
-            int(r["count"]),
-        )
-        for r, p in zip(rows, prices, strict=True)
-    ]
+_NOT_RENAMEABLE = re.compile(r'["\\\x00-\x1f]')  # what msgspec refuses as a renamed field
 
 
 def encode(record: BarRecord) -> bytes:
@@ -80,6 +54,109 @@ def encode(record: BarRecord) -> bytes:
 
 def decode(value: bytes) -> BarRecord:
     return msgspec.json.decode(value, type=BarRecord)
+
+
+def closed_records(interval_ms: int, closed: ClosedValues) -> list[bytes]:
+    """Every closed bar's record value, in ``closed.bars`` order: the bytes
+    :func:`encode` writes for its :class:`BarRecord`.
+
+    Built a column at a time: one ``tolist()`` per column, then per bar one
+    positional struct. NaN needs no mapping to None: the JSON encoder writes a
+    non-finite float as ``null``, as it writes None. Each record is encoded
+    into one scratch buffer and copied out, which costs less than a fresh
+    buffer per record that grows as it is written.
+    """
+    record, indicators, ready = _record_types(tuple(closed.values), tuple(closed.ready))
+    n = len(closed.bars)
+    values = _rows(closed.values.values(), n)
+    flags = _shared_rows(ready, closed.ready.values(), n)
+    rows = zip(*_bar_columns(interval_ms, closed), values, flags, strict=True)
+    buffer, encode_into, out = bytearray(), _encoder.encode_into, []
+    for s, t, e, o, h, lo, c, v, p, k, i, f in rows:
+        encode_into(record(s, interval_ms, t, e, o, h, lo, c, v, p, k, indicators(*i), f), buffer)
+        out.append(bytes(buffer))
+    return out
+
+
+def _bar_columns(interval_ms: int, closed: ClosedValues) -> list[list[Any]]:
+    """The :class:`BarRecord` fields before its indicators (but the interval),
+    one list of Python scalars per field."""
+    bars = closed.bars
+    start = bars["start_ns"]
+    end = start + interval_ms * 1_000_000  # int64 holds event times to the year 2262
+    prices = [bars[name].tolist() for name in ("open", "high", "low", "close", "volume")]
+    symbols = _repeat_each(closed.symbols, closed.counts.tolist())
+    return [
+        symbols,
+        start.tolist(),
+        end.tolist(),
+        *prices,
+        vwap(bars).tolist(),
+        bars["count"].tolist(),
+    ]
+
+
+def _repeat_each(items: list[str], counts: list[int]) -> list[str]:
+    return [item for item, n in zip(items, counts, strict=True) for _ in range(n)]
+
+
+def partitioned_records(
+    closed: Mapping[int, Mapping[str, Bars]], values: Values, partition: Callable[[str], int]
+) -> dict[int, list[tuple[bytes, bytes]]]:
+    """Every closed bar's (key, value) by partition; in each, intervals in
+    `closed`'s order, then their symbols', then each symbol's bars."""
+    out: dict[int, list[tuple[bytes, bytes]]] = {}
+    for interval_ms in closed:
+        at = values[interval_ms]
+        records = iter(closed_records(interval_ms, at))
+        for symbol, n in zip(at.symbols, at.counts.tolist(), strict=True):
+            pairs = zip(repeat(symbol.encode(), n), islice(records, n), strict=True)
+            out.setdefault(partition(symbol), []).extend(pairs)
+    return out
+
+
+def _rows(columns: Iterable[Any], n: int) -> Iterator[tuple[Any, ...]]:
+    lists = [column.tolist() for column in columns]
+    return zip(*lists, strict=True) if lists else repeat((), n)
+
+
+def _shared_rows(kind: Any, columns: Iterable[Bools], n: int) -> Iterable[Any]:
+    """One `kind` struct per bar, built from the flag columns' rows; bars with
+    equal rows share one. Few rows differ (all True past the warm-up), and one
+    shared struct per bar costs less than a tuple and a struct per bar."""
+    stacked = [*columns]
+    if not stacked:
+        return repeat(kind(), n)
+    flags = np.column_stack(stacked)
+    packed = np.ascontiguousarray(np.packbits(flags, axis=1))
+    rows = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+    shared = [kind(*row) for row in flags[first].tolist()]
+    return [shared[i] for i in inverse.tolist()]
+
+
+@functools.lru_cache(maxsize=16)
+def _record_types(columns: tuple[str, ...], labels: tuple[str, ...]) -> tuple[Any, Any, Any]:
+    """A struct that encodes like :class:`BarRecord`, and the builders of its
+    indicators and ready objects from positional values: per bar, a struct is
+    cheaper to build and to encode than a dict."""
+    fields = [(f.name, f.type) for f in msgspec.structs.fields(BarRecord)[:-2]]
+    record = msgspec.defstruct(
+        "EncodedBar", [*fields, ("indicators", Any), ("ready", Any)], gc=False
+    )
+    return record, _keyed("Indicators", columns, float), _keyed("Ready", labels, bool)
+
+
+def _keyed(name: str, keys: tuple[str, ...], kind: type) -> Callable[..., Any]:
+    """Builds the JSON object with `keys`, in order, from positional values: a
+    struct with renamed fields, or a dict for keys msgspec will not rename to
+    (with a quote, a backslash or a control character)."""
+    if any(map(_NOT_RENAMEABLE.search, keys)):
+        return lambda *values: dict(zip(keys, values, strict=True))
+    attrs = [f"f{i}" for i in range(len(keys))]
+    rename = dict(zip(attrs, keys, strict=True))
+    struct: type = msgspec.defstruct(name, [(a, kind) for a in attrs], rename=rename, gc=False)
+    return struct
 
 
 class Publisher:
@@ -98,16 +175,11 @@ class Publisher:
 
     async def publish(self, closed: dict[int, dict[str, Bars]], values: Values) -> int:
         """Send every closed bar (interval_ms -> symbol -> bars) with its indicator
-        values; wait for the broker's acks."""
+        values (the indicator worker's for `closed`, which hold the bars too);
+        wait for the broker's acks."""
         if not self._partitions and closed:
             self._partitions = len(await self._producer.partitions_for(self._topic))
-        by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
-        for interval_ms, by_symbol in closed.items():
-            for symbol, rows in by_symbol.items():
-                key = symbol.encode()
-                out = by_partition.setdefault(self._partition(symbol), [])
-                extra = values.get(interval_ms, {}).get(symbol)
-                out += [(key, encode(r)) for r in bar_records(symbol, interval_ms, rows, extra)]
+        by_partition = partitioned_records(closed, values, self._partition)
         futures = [f for p, recs in by_partition.items() for f in await self._send(p, recs)]
         await asyncio.gather(*futures)
         return sum(len(recs) for recs in by_partition.values())

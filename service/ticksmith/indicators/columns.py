@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from ticksmith.store.bars import Bars, vwap
+from ticksmith.store.bars import BAR_DTYPE, Bars, vwap
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -22,6 +23,16 @@ def floats(values: npt.ArrayLike) -> Floats:
     # Contiguous float64 everywhere, so every numpy kernel sees the same layout
     # in the backfill and the incremental path.
     return np.ascontiguousarray(values, dtype=np.float64)
+
+
+def stack(parts: Iterable[Bars]) -> Bars:
+    """The store's bars (``BAR_DTYPE`` arrays, any strides) end to end, as one
+    read-only array.
+
+    Joined as bytes: ``np.concatenate`` of structured arrays reconciles their
+    fields once per part, ~10x slower for a thousand symbols' few bars each.
+    """
+    return np.frombuffer(b"".join([part.tobytes() for part in parts]), BAR_DTYPE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from ticksmith.indicators.base import IndicatorState
-from ticksmith.indicators.columns import BarColumns, Bools, Floats, Ints, Rows
+from ticksmith.indicators.columns import BarColumns, Bools, Floats, Ints, Rows, stack
 from ticksmith.indicators.rows import RowTable
 from ticksmith.indicators.spec import IndicatorSpec
 from ticksmith.store.bars import Bars
@@ -100,15 +100,19 @@ class IndicatorEngine:
         if not closed:
             return {}
         symbols = list(closed)
-        counts = [len(closed[s]) for s in symbols]
-        rows = np.repeat(self.rows(symbols), counts)
-        bars = BarColumns.from_records(np.concatenate([closed[s] for s in symbols]))
-        out = self.update(rows, bars)
+        counts = np.array([len(closed[s]) for s in symbols])
+        out = self.update_stacked(symbols, counts, stack(closed.values()))
         ends = np.cumsum(counts)
         return {
             s: {c: v[end - n : end] for c, v in out.items()}
             for s, n, end in zip(symbols, counts, ends, strict=True)
         }
+
+    def update_stacked(self, symbols: Sequence[str], counts: Ints, bars: Bars) -> dict[str, Floats]:
+        """Advance by `bars`: `symbols` in order, ``counts[i]`` bars each, oldest
+        first. Returns every column aligned with `bars`."""
+        rows = np.repeat(self.rows(symbols), counts)
+        return self.update(rows, BarColumns.from_records(bars))
 
     def ready(self, rows: Rows) -> dict[str, Bools]:
         """Per spec label: whether each row has seen more than its lookback."""

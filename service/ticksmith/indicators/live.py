@@ -4,12 +4,13 @@ with every batch's closed bars (live and in warm-up)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 
-from ticksmith.indicators.columns import Floats
+from ticksmith.indicators.columns import Bools, Floats, Ints, stack
 from ticksmith.indicators.engine import IndicatorEngine
 from ticksmith.indicators.spec import IndicatorSpec
 from ticksmith.monitor.metrics import Metrics
@@ -17,15 +18,24 @@ from ticksmith.store.bars import Bars
 
 
 @dataclass(frozen=True, slots=True)
-class BarValues:
-    """Indicator outputs for one symbol's closed bars (one value per bar per column),
-    and per spec whether each bar is past its warm-up (TA-Lib's lookback)."""
+class ClosedValues:
+    """One interval's closed bars with their indicator outputs, as columns.
 
+    ``bars`` is the symbols' closed bars end to end: ``symbols`` in order,
+    ``counts[i]`` bars each, oldest first. Every indicator column (one value per
+    bar) and, per spec, whether each bar is past its warm-up (TA-Lib's
+    lookback) are aligned with ``bars``: columns, so the output path works on
+    whole arrays instead of one small dict per symbol.
+    """
+
+    symbols: list[str]
+    counts: Ints
+    bars: Bars
     values: dict[str, Floats]
-    ready: dict[str, np.ndarray]
+    ready: dict[str, Bools]
 
 
-Values = dict[int, dict[str, BarValues]]  # interval_ms -> symbol -> values
+Values = dict[int, ClosedValues]  # interval_ms -> that interval's closed bars and values
 
 
 class IndicatorWorker:
@@ -35,16 +45,13 @@ class IndicatorWorker:
         self.specs = tuple(specs)
         self._lookbacks = [(spec.label, spec.lookback) for spec in self.specs]  # once: costly
         self._engines = {ms: IndicatorEngine(self.specs) for ms in intervals_ms}
-        self._seen: dict[tuple[int, str], int] = {}  # bars fed per (interval, symbol)
+        self._seen: dict[int, dict[str, int]] = {ms: {} for ms in intervals_ms}  # bars fed
         self._metrics = metrics
 
     def update(self, closed: dict[int, dict[str, Bars]]) -> Values:
         """Advance every engine by its interval's closed bars; return their values."""
         started = time.perf_counter()
-        out: Values = {}
-        for ms, by_symbol in closed.items():
-            values = self._engines[ms].update_closed(by_symbol)
-            out[ms] = {s: self._with_ready(ms, s, v, len(by_symbol[s])) for s, v in values.items()}
+        out = {ms: self._update(ms, by_symbol) for ms, by_symbol in closed.items()}
         self._metrics.indicator_seconds.observe(time.perf_counter() - started)
         return out
 
@@ -53,10 +60,21 @@ class IndicatorWorker:
         for ms, engine in self._engines.items():
             engine.drop(gone)
             for symbol in gone:
-                self._seen.pop((ms, symbol), None)
+                self._seen[ms].pop(symbol, None)
 
-    def _with_ready(self, ms: int, symbol: str, values: dict[str, Floats], n: int) -> BarValues:
-        before = self._seen.get((ms, symbol), 0)
-        self._seen[(ms, symbol)] = before + n
-        count = before + 1 + np.arange(n)
-        return BarValues(values, {label: count > lookback for label, lookback in self._lookbacks})
+    def _update(self, ms: int, by_symbol: Mapping[str, Bars]) -> ClosedValues:
+        symbols = list(by_symbol)
+        counts = np.fromiter(map(len, by_symbol.values()), np.int64, len(symbols))
+        bars = stack(by_symbol.values())
+        values = self._engines[ms].update_stacked(symbols, counts, bars)
+        return ClosedValues(symbols, counts, bars, values, self._ready(ms, symbols, counts))
+
+    def _ready(self, ms: int, symbols: list[str], counts: Ints) -> dict[str, Bools]:
+        """Per spec, whether each bar is past its warm-up: the symbol's bars fed
+        so far (this one included) exceed the lookback."""
+        seen = self._seen[ms]
+        before = np.fromiter(map(seen.get, symbols, repeat(0)), np.int64, len(symbols))
+        seen.update(zip(symbols, (before + counts).tolist(), strict=True))
+        ends = np.cumsum(counts)
+        count = np.arange(1, counts.sum() + 1) + np.repeat(before + counts - ends, counts)
+        return {label: count > lookback for label, lookback in self._lookbacks}
