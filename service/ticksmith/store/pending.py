@@ -16,6 +16,7 @@ from ticksmith.store.groups import stable_order
 Ints = npt.NDArray[np.intp]
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
+Ticks = tuple[Ints, I64, F64, F64]  # slot, ts, price, size
 
 
 class Pending:
@@ -38,28 +39,37 @@ class Pending:
         self.price = np.concatenate((self.price, price))
         self.size = np.concatenate((self.size, size))
 
-    def release(self, start: I64, closed_before: I64) -> tuple[Ints, I64, F64, F64]:
-        """Remove and return the ticks whose bar start (`start`, per pending tick)
-        is before `closed_before[slot]`, sorted by (slot, start, ts), stably."""
+    def release(
+        self, fine_ns: int, closed_before: I64, arriving: Ticks | None = None
+    ) -> tuple[Ints, I64, F64, F64]:
+        """Remove and return the ticks whose finest bar starts before
+        `closed_before[slot]`, sorted by (slot, bar start, ts), stably. `arriving`
+        ticks (already closed, newer than every pending one) join the released
+        ones without passing through the buffer."""
+        start = self.ts - self.ts % fine_ns
         out = start < closed_before[self.slot]
-        if not out.any():
-            return self.slot[:0], self.ts[:0], self.price[:0], self.size[:0]
-        at = np.flatnonzero(out)
-        slot, ts = self.slot[at], self.ts[at]
+        parts = [tuple(a[out] for a in (self.slot, self.ts, self.price, self.size))]
+        if out.any():
+            keep = ~out
+            self.slot, self.ts, self.price, self.size = (
+                self.slot[keep],
+                self.ts[keep],
+                self.price[keep],
+                self.size[keep],
+            )
+        if arriving is not None:
+            parts.append(arriving)
+        slot, ts, price, size = (
+            np.concatenate([p[k] for p in parts]) if len(parts) > 1 else parts[0][k]
+            for k in range(4)
+        )
+        if not len(slot):
+            return slot, ts, price, size
         order = stable_order(slot, int(slot.max()) + 1)
         s, t = slot[order], ts[order]
         if (t[1:] < t[:-1])[s[1:] == s[:-1]].any():  # out of time order within a slot
-            order = np.lexsort((ts, start[at], slot))
-        at = at[order]
-        released = (self.slot[at], self.ts[at], self.price[at], self.size[at])
-        keep = ~out
-        self.slot, self.ts, self.price, self.size = (
-            self.slot[keep],
-            self.ts[keep],
-            self.price[keep],
-            self.size[keep],
-        )
-        return released
+            order = np.lexsort((ts, ts - ts % fine_ns, slot))
+        return slot[order], ts[order], price[order], size[order]
 
     def drop_slots(self, slots: Ints) -> None:
         keep = ~np.isin(self.slot, slots)

@@ -24,7 +24,7 @@ import pandas as pd
 
 from ticksmith.store.bars import BAR_DTYPE, NO_BAR, Bars, merge_into, rollup, segment, vwap
 from ticksmith.store.groups import Groups
-from ticksmith.store.pending import Pending
+from ticksmith.store.pending import Pending, Ticks
 from ticksmith.store.ring import Ring
 from ticksmith.store.rollup import Rollup
 from ticksmith.store.tick_window import TickWindow
@@ -124,9 +124,13 @@ class Store:
         self._ticks.append(
             groups, {"ts_ns": ts, "price": price, "size": size, "side": batch_ok.side}
         )
-        self._pending.add(slot, ts, price, size)
         np.maximum.at(self._watermark, slot, ts)
-        closed, partial = self._release()
+        # ticks whose bar this very batch closed skip the reorder buffer
+        now = (ts - ts % self._fine_ns) < self._closed_before(self._watermark)[slot]
+        later = ~now
+        self._pending.add(slot[later], ts[later], price[later], size[later])
+        arriving = (slot[now], ts[now], price[now], size[now])
+        closed, partial = self._release(arriving)
         return ApplyResult(late=batch.take(late), closed=closed, partial_dropped=partial)
 
     def _slots(self, batch: TickBatch) -> Ints:
@@ -261,10 +265,11 @@ class Store:
         lag = self._lateness_ns + self._fine_ns - 1
         return np.where(watermark == NO_BAR, NO_BAR, watermark - lag)
 
-    def _release(self) -> tuple[Closed, int]:
-        """Build the bars that the watermarks closed, for every interval."""
-        start = self._pending.ts - self._pending.ts % self._fine_ns
-        slot, ts, price, size = self._pending.release(start, self._closed_before(self._watermark))
+    def _release(self, arriving: Ticks | None = None) -> tuple[Closed, int]:
+        """Build the bars that the watermarks closed, for every interval, from the
+        reorder buffer and the `arriving` ticks whose bars are closed already."""
+        closed_before = self._closed_before(self._watermark)
+        slot, ts, price, size = self._pending.release(self._fine_ns, closed_before, arriving)
         fine = segment(slot, ts - ts % self._fine_ns, price, size)
         by_interval = {self.intervals_ms[0]: (fine.bars, fine.code)}
         for ms, rollup_ in self._rollups.items():
