@@ -48,7 +48,7 @@ class Pending:
         ones without passing through the buffer."""
         start = self.ts - self.ts % fine_ns
         out = start < closed_before[self.slot]
-        parts = [tuple(a[out] for a in (self.slot, self.ts, self.price, self.size))]
+        parts: list[Ticks] = [(self.slot[out], self.ts[out], self.price[out], self.size[out])]
         if out.any():
             keep = ~out
             self.slot, self.ts, self.price, self.size = (
@@ -59,10 +59,13 @@ class Pending:
             )
         if arriving is not None:
             parts.append(arriving)
-        slot, ts, price, size = (
-            np.concatenate([p[k] for p in parts]) if len(parts) > 1 else parts[0][k]
-            for k in range(4)
-        )
+        if len(parts) > 1:
+            slot = np.concatenate([p[0] for p in parts])
+            ts = np.concatenate([p[1] for p in parts])
+            price = np.concatenate([p[2] for p in parts])
+            size = np.concatenate([p[3] for p in parts])
+        else:
+            slot, ts, price, size = parts[0]
         if not len(slot):
             return slot, ts, price, size
         order = stable_order(slot, int(slot.max()) + 1)
