@@ -31,6 +31,7 @@ from ticksmith.ingest.consumer import FetchSettings, Ingestor
 from ticksmith.ingest.dead_letter import DeadLetters
 from ticksmith.ingest.ownership import Ownership
 from ticksmith.monitor.gc_stats import GCStats
+from ticksmith.monitor.gc_tuning import tuned_gc
 from ticksmith.monitor.loop_lag import watch_loop_lag
 from ticksmith.monitor.memory import MemoryProbe, Monitor
 from ticksmith.monitor.memory_metrics import MemoryMetrics
@@ -160,6 +161,7 @@ async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIter
         await require_topics(kafka.consumer, k)
         monitor = _monitor(settings, registry, cache)
         await stack.enter_async_context(monitor)
+        stack.enter_context(tuned_gc(settings.monitor.gc_freeze, settings.monitor.gc_threshold0))
         kafka.consumer.subscribe(topics=[k.ticks_topic], listener=ingestor)
         loop_lag = asyncio.create_task(watch_loop_lag(metrics.event_loop_lag))
         stack.callback(loop_lag.cancel)
@@ -169,7 +171,9 @@ async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIter
 
 def _monitor(settings: Settings, registry: CollectorRegistry, cache: ProxyCache) -> Monitor:
     gc_stats = GCStats()
-    policy = PressurePolicy(**settings.monitor.model_dump(exclude={"interval_ms"}))
+    policy = PressurePolicy(
+        **settings.monitor.model_dump(exclude={"interval_ms", "gc_freeze", "gc_threshold0"})
+    )
     return Monitor(
         MemoryProbe.discover(),
         cache,

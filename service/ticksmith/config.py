@@ -104,8 +104,8 @@ class HttpSettings(_Section):
 
 
 class MonitorSettings(_Section):
-    """The GC-pressure monitor; every field but interval_ms is a PressurePolicy field
-    (docs/memory.md)."""
+    """The GC-pressure monitor; every field but interval_ms and gc_* is a
+    PressurePolicy field (docs/memory.md)."""
 
     interval_ms: Positive = 1_000
     budget_bytes: NonNegative = 0  # 0: budget_fraction of the cgroup limit, else of host RAM
@@ -117,6 +117,8 @@ class MonitorSettings(_Section):
     psi_some_soft_ratio: Annotated[float, Field(ge=0, le=1)] = 0.10
     psi_full_hard_ratio: Annotated[float, Field(ge=0, le=1)] = 0.10
     trim_heap: bool = True
+    gc_freeze: bool = True  # gc.freeze() the start-up objects (monitor/gc_tuning.py)
+    gc_threshold0: NonNegative = 50_000  # gen-0 collection threshold; 0 = Python's (700)
 
     @model_validator(mode="after")
     def _ordered(self) -> MonitorSettings:
