@@ -177,12 +177,20 @@ class Publisher:
         """Send every closed bar (interval_ms -> symbol -> bars) with its indicator
         values (the indicator worker's for `closed`, which hold the bars too);
         wait for the broker's acks."""
+        count, acks = await self.send(closed, values)
+        await acks
+        return count
+
+    async def send(
+        self, closed: dict[int, dict[str, Bars]], values: Values
+    ) -> tuple[int, asyncio.Future[list[Any]]]:
+        """As :meth:`publish`, but return at once: the number of records and a
+        future that is done when the broker acknowledged them all."""
         if not self._partitions and closed:
             self._partitions = len(await self._producer.partitions_for(self._topic))
         by_partition = partitioned_records(closed, values, self._partition)
         futures = [f for p, recs in by_partition.items() for f in await self._send(p, recs)]
-        await asyncio.gather(*futures)
-        return sum(len(recs) for recs in by_partition.values())
+        return sum(len(recs) for recs in by_partition.values()), asyncio.gather(*futures)
 
     def _partition(self, symbol: str) -> int:
         partition = self._partition_of.get(symbol)

@@ -1,9 +1,11 @@
 """The consumer-group member: fetch a batch, apply its effects, then commit.
 
-Commit order, enforced in :meth:`Ingestor._live`: decode → store updated →
-output records and dead letters acknowledged by the broker → offsets committed.
-A crash before the commit replays the batch; nothing is committed past a
-record whose effects are not done.
+Commit order, enforced in :meth:`Ingestor._live` and :meth:`Ingestor._settle`:
+decode → store updated → output records and dead letters acknowledged by the
+broker → offsets committed. The acknowledgements and the commit of one batch
+overlap the fetch and the work of the next (one batch at most is in flight);
+commits stay in order. A crash before the commit replays the batch; nothing is
+committed past a record whose effects are not done.
 
 On assignment each partition is replayed from a lookback before its committed
 offset in warm-up mode (state only: no outputs, no dead letters, no commits),
@@ -19,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
@@ -72,6 +74,7 @@ class Ingestor(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka shi
         self._quiet_close_ns = quiet_close_ms * 1_000_000
         self._on_revoked = on_revoked
         self._lock = asyncio.Lock()  # held while a batch is in flight
+        self._settling: asyncio.Task[None] | None = None  # see _settle
         self.assigned: set[TopicPartition] = set()
         self.next_offsets: dict[TopicPartition, int] = {}
         self._warm_until: dict[TopicPartition, int] = {}  # replay ends at this offset
@@ -95,6 +98,8 @@ class Ingestor(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka shi
                 if self._quiet_close_ns and not self.warming_up:
                     await self._close_quiet()
                 self._update_lag()
+        async with self._lock:
+            await self._settled()
 
     async def _handle(self, batch: Batch) -> None:
         self._metrics.batch_records.observe(sum(len(rs) for rs in batch.values()))
@@ -145,14 +150,34 @@ class Ingestor(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka shi
         result = self._store.apply(decoded.ticks)
         values = self._indicators.update(result.closed)
         rejects = self._rejects(records, decoded, result)
-        published, _ = await asyncio.gather(
-            self._publisher.publish(result.closed, values), self._dead_letters.send(rejects)
-        )
+        published, acks = await self._publisher.send(result.closed, values)
+        dead = await self._dead_letters.enqueue(rejects)
         self._count(batch, decoded, result, published)
-        if len(decoded.ticks):
-            newest_s = int(decoded.ticks.ts_ns.max()) / 1e9
+        newest_s = int(decoded.ticks.ts_ns.max()) / 1e9 if len(decoded.ticks) else None
+        offsets = {tp: rs[-1].offset + 1 for tp, rs in batch.items()}
+        await self._settled()  # the batch before: acknowledged and committed, in order
+        self._settling = asyncio.create_task(self._settle(acks, dead, offsets, newest_s))
+
+    async def _settle(
+        self,
+        acks: asyncio.Future[Any],
+        dead: asyncio.Future[None],
+        offsets: dict[TopicPartition, int],
+        newest_s: float | None,
+    ) -> None:
+        """Wait for a batch's outputs and dead letters to be acknowledged, then
+        commit its offsets. Runs while the next batch is fetched and applied, so
+        the broker's round trips overlap the work; at most one is in flight."""
+        await asyncio.gather(acks, dead)
+        if newest_s is not None:
             self._metrics.end_to_end_seconds.observe(max(0.0, time.time() - newest_s))
-        await self._commit({tp: rs[-1].offset + 1 for tp, rs in batch.items()})
+        await self._commit(offsets)
+
+    async def _settled(self) -> None:
+        """Wait for the batch being settled, if any; its failure is raised here."""
+        task, self._settling = self._settling, None
+        if task is not None:
+            await task
 
     async def _close_quiet(self) -> None:
         """Close the bars of symbols that went quiet (wall clock past bar end + deadline)."""
@@ -243,6 +268,7 @@ class Ingestor(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka shi
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self._lock:  # the batch in flight finishes and commits first
+            await self._settled()
             self._metrics.rebalances.inc()
             gone = {tp.partition for tp in revoked}
             self._on_revoked(set(self._store.drop_partitions(gone)))

@@ -23,9 +23,19 @@ class DeadLetters:
     async def send(
         self, rejects: Sequence[tuple[ConsumerRecord[bytes, bytes], Reason, str]]
     ) -> None:
+        await (await self.enqueue(rejects))
+
+    async def enqueue(
+        self, rejects: Sequence[tuple[ConsumerRecord[bytes, bytes], Reason, str]]
+    ) -> asyncio.Future[None]:
+        """Hand the rejects to the producer; the returned future is done once the
+        broker acknowledged them all (and they are counted)."""
         futures = [await self._send_one(r, reason, detail) for r, reason, detail in rejects]
+        return asyncio.ensure_future(self._acked(futures, [reason for _, reason, _ in rejects]))
+
+    async def _acked(self, futures: list[asyncio.Future[object]], reasons: list[Reason]) -> None:
         await asyncio.gather(*futures)
-        for _, reason, _ in rejects:
+        for reason in reasons:
             self._metrics.dead_letters.labels(reason).inc()
 
     async def _send_one(
