@@ -585,7 +585,10 @@ in-process, as `ticksmith run` runs it, with a fresh group: decode, store,
 indicators, output records for closed bars, offsets committed): one warm-up pair,
 then {self.pairs} pairs. A run's rate runs from
 the first ticks counted to the last, so group join and start-up are left out.
-Figures are medians, with (min{DASH}max) over the pairs.
+Figures are medians, with (min{DASH}max) over the pairs. The ceiling runs with
+CPython's default garbage-collector settings; the service, while it runs, freezes
+its start-up objects and raises the gen-0 threshold (docs/memory.md), and puts
+them back when it stops, so each ceiling run sees the defaults.
 
 {TABLE_HEAD}
 {rows}
