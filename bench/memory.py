@@ -26,10 +26,7 @@ Bars default to 5 s and the store to 64 ticks and 64 bars per symbol: with
 the default size does not fit the budget (see the section in RESULTS.md).
 
 After the runs, bench/_memory_parts.py (a fresh process, no Kafka) breaks the
-memory down part by part with the same settings (--no-parts skips it). The
-optional ``trim`` mode (``--modes trim`` or ``--modes proxy,strong,trim``) is
-the proxy run with one candidate service change, glibc ``malloc_trim(0)`` after
-each eviction (bench/_memory_trim.py); it is not part of the default run.
+memory down part by part with the same settings (--no-parts skips it).
 
     .venv/bin/python bench/memory.py                     (or: make bench-memory)
     .venv/bin/python bench/memory.py --minutes 0.5 --symbols 500 --no-write   (smoke)
@@ -141,7 +138,7 @@ def service_env(plan: Plan, mode: str, topics: Topics, port: int) -> dict[str, s
         "TICKSMITH_BARS__HISTORY_BARS": str(plan.history_bars),
         "TICKSMITH_BARS__INTERVALS_MS": f"[{plan.interval_ms}]",
     }
-    if mode in ("proxy", "trim"):
+    if mode == "proxy":
         env |= {
             "TICKSMITH_MONITOR__BUDGET_BYTES": str(plan.budget_mib * MiB),
             "TICKSMITH_CACHE__BUDGET_BYTES": str(plan.cache_mib * MiB),
@@ -263,7 +260,6 @@ class Run:
     transitions: list[str] = field(default_factory=list)
     cpu_s: float = 0.0  # the service's CPU time over the streaming window
     last_text: str = ""  # the last /metrics page, for --dump
-    trims: list[str] = field(default_factory=list)  # `trim` mode: malloc_trim log lines
 
     @property
     def peak_rss(self) -> int:
@@ -324,13 +320,6 @@ async def spawn(args: list[str], env: dict[str, str], log: object) -> asyncio.su
     return await asyncio.create_subprocess_exec(
         sys.executable, *args, env=env, stdout=log, stderr=log
     )
-
-
-def service_argv(mode: str) -> list[str]:
-    """`ticksmith run`; the optional `trim` mode runs it through bench/_memory_trim.py."""
-    if mode == "trim":
-        return [str(ROOT / "bench" / "_memory_trim.py")]
-    return ["-m", "ticksmith", "run"]
 
 
 async def stop_process(proc: asyncio.subprocess.Process, timeout_s: float = 60) -> int:
@@ -467,7 +456,9 @@ async def _one_run(run: Run, topics: Topics) -> Run:
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
         service_log, producer_log = Path(tmp) / "service.log", Path(tmp) / "producer.log"
         with service_log.open("w") as slog, producer_log.open("w") as plog:
-            service = await spawn(service_argv(mode), service_env(plan, mode, topics, port), slog)
+            service = await spawn(
+                ["-m", "ticksmith", "run"], service_env(plan, mode, topics, port), slog
+            )
             producer: asyncio.subprocess.Process | None = None
             timeout = aiohttp.ClientTimeout(total=120)
             connector = aiohttp.TCPConnector(limit=plan.readers + 2)
@@ -498,7 +489,6 @@ async def _one_run(run: Run, topics: Topics) -> Run:
             run.log_tail = tail(service_log)
             lines = service_log.read_text(errors="replace").splitlines()
             run.transitions = [ln for ln in lines if "memory pressure" in ln]
-            run.trims = [ln for ln in lines if "malloc_trim after" in ln]
             run.produced = produced(producer_log)
             if code != 0 and not run.capped:
                 raise RuntimeError(f"{mode}: service exited {code}:\n{run.log_tail}")
@@ -863,11 +853,11 @@ partitions) and a fresh consumer group of `ticksmith run`, another process, with
   nothing is ever evicted and every frame a reader computed stays strongly held, as in a
   plain dict of strong references (a stale frame stays until its symbol is read again).
 
-Bars are {plan.interval_ms / 1000:g} s, not the default 1 s: with 10,000 symbols, 1 s bars
-close about 8,600 bars a second at 20,000 ticks/s, and the service spends about 100 µs of
-CPU per closed bar (indicator update and output record, per symbol in Python), more than the
-one core a process can use. A first attempt with 1 s bars (2026-11-24, same machine) fell
-1.4 million records behind in 5.5 minutes and so measured a backlog, not a steady state.
+Bars are {plan.interval_ms / 1000:g} s, not the default 1 s, so that runs stay comparable
+with the first ones: with 10,000 symbols, 1 s bars close about 8,600 bars a second at
+20,000 ticks/s, and when this soak was first run the service spent about 100 µs of CPU per
+closed bar, more than one core; a first attempt with 1 s bars (2026-11-24, 16:00 UTC) fell
+1.4 million records behind. The output path now costs about 5 µs per closed bar (issue #3).
 
 Readers (in this process, at most {plan.read_rate:g} pairs a second, {plan.readers} in flight)
 call `GET /v1/symbols/{{symbol}}/indicators?limit=200` (JSON) in pairs, over a shuffled cycle
@@ -886,9 +876,10 @@ Does the proxy run's peak RSS stay within 1.1 {TIMES} the budget ({1.1 * budget_
 {answer}: {fmt_mib(p.peak_rss)} MiB, {p.peak_rss / o.budget:.3f} {TIMES} the budget. The strong
 run {strong_note}.{growth}
 
-{who} {first_soft(p)} An eviction frees the frames inside the process, but
-glibc keeps the freed heap for reuse, so RSS hardly falls (see the part table below): the
-run's RSS stays near the soft threshold, and while the level is soft the monitor sheds the
+{who} {first_soft(p)} An eviction frees the frames inside the process, where
+glibc keeps the freed heap for reuse (see the part table below: evicting every frame
+moved RSS by nothing until `malloc_trim(0)`), so after each eviction the monitor calls
+`malloc_trim(0)` (`monitor.trim_heap`, docs/memory.md); while the level is soft it sheds the
 cache at every sample.{parts}
 
 RESULT fields: peak RSS and ratio of the proxy run; `strong_peak_rss_mib` of the strong
@@ -939,7 +930,7 @@ async def main(args: argparse.Namespace) -> Outcome | None:
                 args.dump.mkdir(parents=True, exist_ok=True)
                 (args.dump / f"{mode}.metrics").write_text(run.last_text)
                 (args.dump / f"{mode}.log").write_text(
-                    "\n".join(run.transitions + run.trims) + "\n" + run.log_tail
+                    "\n".join(run.transitions) + "\n" + run.log_tail
                 )
                 (args.dump / f"{mode}.rss").write_text(
                     "".join(f"{t:.1f} {b}\n" for t, b in run.rss)
@@ -965,7 +956,6 @@ def summary(r: Run) -> str:
         f"{_pq(r.latencies('hot'))} ms, cold {_pq(r.latencies('cold'))} ms, "
         f"{len(r.reads)} reads, lag max {max_lag(r):,.0f}, cpu {r.cpu_s:.0f}s"
         + (" CAPPED" if r.capped else "")
-        + (f"\n  {len(r.trims)} malloc_trim calls; last: {r.trims[-1]}" if r.trims else "")
     )
 
 
