@@ -84,6 +84,18 @@ def test_a_tick_older_than_the_forming_bar_is_late_and_changes_nothing() -> None
     pd.testing.assert_frame_equal(store.bars_frame("S0").iloc[: len(before)], before)
 
 
+def test_a_batch_of_only_late_ticks_is_all_late_and_changes_nothing() -> None:
+    store = Store([INTERVAL_MS], history_bars=100, ticks_per_symbol=8)
+    store.apply(to_batch(make_ticks(1, 50, 1)))
+    before, ticks_before = store.bars_frame("S0").copy(), store.tick_count("S0")
+    old = pd.DataFrame({"symbol": ["S0"] * 2, "ts": [0, 1], "price": [1.0] * 2, "size": [1.0] * 2})
+    result = store.apply(to_batch(old))
+    assert result.late.ts_ns.tolist() == [0, 1]
+    assert result.bars_closed == 0
+    pd.testing.assert_frame_equal(store.bars_frame("S0"), before)
+    assert store.tick_count("S0") == ticks_before
+
+
 def test_dropping_a_partition_forgets_only_its_symbols() -> None:
     store = Store([INTERVAL_MS], history_bars=100, ticks_per_symbol=8)
     batch = to_batch(make_ticks(2, 100, 4))

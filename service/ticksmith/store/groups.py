@@ -31,7 +31,7 @@ class Groups:
     def of(cls, slot: Ints, upper: int) -> Groups:
         order = stable_order(slot, upper)
         ordered = slot[order]
-        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        starts = np.flatnonzero(np.r_[len(slot) > 0, ordered[1:] != ordered[:-1]])
         counts = np.diff(np.r_[starts, len(ordered)])
         return cls(order, starts, counts, ordered[starts])
 

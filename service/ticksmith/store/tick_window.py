@@ -13,6 +13,9 @@ symbol needs, up to ``window.ticks_per_symbol``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -47,7 +50,7 @@ class TickWindow:
     def clear(self, slots: Ints) -> None:
         self.total[slots] = 0
 
-    def append(self, groups: Groups, columns: dict[str, npt.NDArray[np.generic]]) -> None:
+    def append(self, groups: Groups, columns: Mapping[str, npt.NDArray[Any]]) -> None:
         """Append ticks: `columns` per tick, `groups` their slots (arrival order kept
         within a slot)."""
         if not len(groups.order):
