@@ -32,9 +32,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -53,6 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "service"))
 
 import _results  # noqa: E402  (bench/ is on sys.path when run as a script)
+from _results import Spread, machine  # noqa: E402
 from ticksmith.indicators import BarColumns, IndicatorEngine, IndicatorSpec  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -215,25 +213,6 @@ class Talipp:
 Engine = Ticksmith | Talib | Talipp
 
 
-@dataclass(frozen=True)
-class Spread:
-    median: float
-    low: float
-    high: float
-
-    @classmethod
-    def of(cls, values: list[float]) -> Spread:
-        return cls(statistics.median(values), min(values), max(values))
-
-    def __str__(self) -> str:
-        return f"{self.median:,.0f} ({self.low:,.0f}\N{EN DASH}{self.high:,.0f})"
-
-    def ratio(self) -> str:
-        return (
-            f"{self.median:.1f}\N{MULTIPLICATION SIGN} ({self.low:.1f}\N{EN DASH}{self.high:.1f})"
-        )
-
-
 @dataclass
 class Window:
     w: int
@@ -261,7 +240,9 @@ def measure(w: int) -> Window:
             ns = e.run(steps[e.name]) / (steps[e.name] * e.bars_per_step)
             if round_ > 0:
                 out.ns[e.name].append(ns)
-    print(f"w={w}: " + ", ".join(f"{k} {Spread.of(v)} ns/bar" for k, v in out.ns.items()))
+    print(
+        f"w={w}: " + ", ".join(f"{k} {Spread.of(v).show(',.0f')} ns/bar" for k, v in out.ns.items())
+    )
     return out
 
 
@@ -274,14 +255,18 @@ def result_line(windows: list[Window]) -> str:
     return "RESULT indicators " + " ".join(fields) + f" flatness={flat:.2f}"
 
 
-def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+def ns(window: Window, engine: str) -> str:
+    return window.spread(engine).show(",.0f")
+
+
+def times(window: Window, baseline: str) -> str:
+    return window.ratios(baseline).show(".1f", "\N{MULTIPLICATION SIGN}")
 
 
 def section(windows: list[Window], elapsed_s: float, line: str) -> str:
     rows = "\n".join(
-        f"| {x.w} | {x.spread('ticksmith')} | {x.spread('TA-Lib')} | {x.spread('talipp')} "
-        f"| {x.ratios('TA-Lib').ratio()} | {x.ratios('talipp').ratio()} |"
+        f"| {x.w} | {ns(x, 'ticksmith')} | {ns(x, 'TA-Lib')} | {ns(x, 'talipp')} "
+        f"| {times(x, 'TA-Lib')} | {times(x, 'talipp')} |"
         for x in windows
     )
     return f"""{SECTION}

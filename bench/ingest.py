@@ -26,11 +26,8 @@ import gc
 import io
 import logging
 import os
-import platform
 import pstats
 import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +42,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import CollectorRegistry, Counter
 
 from _broker import ROOT, Filled, Topics, fill, local_broker
+from _results import Spread, load_average, machine, revision, write_section
 from ticksmith.app import lifespan
 from ticksmith.config import HttpSettings, KafkaSettings, Settings
 from ticksmith.produce.writer import Format
@@ -62,7 +60,6 @@ SCRAPE_S = 0.05  # /metrics sampling of worker processes (each scrape costs the 
 DRAIN_TIMEOUT_S = 180.0
 GOAL_RATIO = {"json": 0.6, "binary": 0.8}
 GOAL_BATCH_TICKS_PER_S = 2_000_000
-import _results  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "## ingest"
@@ -452,20 +449,6 @@ DASH = "\N{EN DASH}"
 
 
 @dataclass(frozen=True)
-class Spread:
-    median: float
-    low: float
-    high: float
-
-    @classmethod
-    def of(cls, values: list[float]) -> Spread:
-        return cls(statistics.median(values), min(values), max(values))
-
-    def show(self, spec: str) -> str:
-        return f"{self.median:{spec}} ({self.low:{spec}}{DASH}{self.high:{spec}})"
-
-
-@dataclass(frozen=True)
 class Outcome:
     name: str
     ticks: int
@@ -525,29 +508,8 @@ def result_line(outcomes: dict[str, Outcome], gain: Spread) -> str:
     )
 
 
-def load_average() -> str:
-    return " ".join(f"{x:.1f}" for x in os.getloadavg())
-
-
 def command() -> str:
     return " ".join(["python", "bench/ingest.py", *sys.argv[1:]])
-
-
-def revision() -> str:
-    """The commit measured, and whether the work tree had uncommitted changes."""
-    git = ["git", "-C", str(ROOT)]
-    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run([*git, "status", "--porcelain", "service"], capture_output=True)
-    changes = " plus uncommitted changes under service/" if dirty.stdout.strip() else ""
-    return f"{head.stdout.strip() or 'unknown'}{changes}"
-
-
-def machine() -> str:
-    with open("/proc/cpuinfo") as f:
-        model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
-    cpu = model or platform.machine()
-    python = platform.python_version()
-    return f"{os.cpu_count()} cores ({cpu}), Linux {platform.release()}, Python {python}"
 
 
 @dataclass(frozen=True)
@@ -622,10 +584,6 @@ per workload under cProfile and prints the top entries.
 """
 
 
-def write_section(text: str) -> None:
-    _results.write_section(SECTION, text, RESULTS)
-
-
 # --- main -------------------------------------------------------------------------------
 
 
@@ -698,7 +656,7 @@ async def main(args: argparse.Namespace) -> None:
     for text, ok in goals(outcomes):
         print(f"goal {'met' if ok else 'NOT met'}: {text}")
     if args.write:
-        write_section(report.section())
+        write_section(SECTION, report.section(), RESULTS)
     print(result_line(outcomes, report.gain))
 
 

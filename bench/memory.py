@@ -43,12 +43,10 @@ import contextlib
 import json
 import logging
 import os
-import platform
 import random
 import re
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -68,7 +66,7 @@ os.environ.setdefault("BENCH_KAFKA_PORT", "19792")  # before _broker reads it
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from _broker import ROOT, local_broker
-from _results import write_section
+from _results import load_average, machine, revision, write_section
 from ticksmith.produce.market import symbol_names
 
 MiB = 1024 * 1024
@@ -672,28 +670,6 @@ def _pq(values: list[float]) -> str:
 def table(o: Outcome) -> str:
     head = "| | proxy cache | strong cache (eviction off) |\n|---|---|---|"
     return head + "\n" + "\n".join(f"| {a} | {b} | {c} |" for a, b, c in rows(o))
-
-
-def load_average() -> str:
-    return " ".join(f"{x:.1f}" for x in os.getloadavg())
-
-
-def revision() -> str:
-    git = ["git", "--no-optional-locks", "-C", str(ROOT)]
-    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run([*git, "status", "--porcelain", "service"], capture_output=True)
-    changes = " plus uncommitted changes under service/" if dirty.stdout.strip() else ""
-    return f"{head.stdout.strip() or 'unknown'}{changes}"
-
-
-def machine() -> str:
-    with open("/proc/cpuinfo") as f:
-        model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
-    return (
-        f"{os.cpu_count()} cores ({model or platform.machine()}), "
-        f"{psutil.virtual_memory().total / GiB:.0f} GiB, Linux {platform.release()}, "
-        f"Python {platform.python_version()}"
-    )
 
 
 def command() -> str:
