@@ -41,6 +41,7 @@ _PROBLEMS: tuple[Reason, ...] = (
     "bad_symbol",
 )
 Index = npt.NDArray[np.intp]
+Floats = npt.NDArray[np.float64]
 
 
 def encode(symbol: str, ticks: npt.NDArray[np.void]) -> bytes:
@@ -82,15 +83,15 @@ def parse(records: Values) -> tuple[Columns, list[Rejected]]:
         detail = _detail(reason, buf[start[i]], length[i], sym_len[i], count[i])
         rejected.append(Rejected(int(index[i]), reason, detail))
     names = np.array([k.decode("utf-8", "replace") for k in key_names], dtype=object)
-    cols = _ticks(buf, start + HEADER + sym_len, np.where(ok, count, 0))
+    record, ts_ns, price, size, side = _ticks(buf, start + HEADER + sym_len, np.where(ok, count, 0))
     return Columns(
-        record=index[cols.record],
-        code=np.asarray(key_codes, np.intp)[cols.record],
+        record=index[record],
+        code=np.asarray(key_codes, np.intp)[record],
         names=names,
-        ts_ns=cols.ts_ns,
-        price=cols.price,
-        size=cols.size,
-        side=cols.side,
+        ts_ns=ts_ns,
+        price=price,
+        size=size,
+        side=side,
     ), rejected
 
 
@@ -141,11 +142,13 @@ def _is_utf8(raw: bytes) -> bool:
     return True
 
 
-def _ticks(buf: npt.NDArray[np.uint8], first: Ints, count: Ints) -> Columns:
+def _ticks(
+    buf: npt.NDArray[np.uint8], first: Ints, count: Ints
+) -> tuple[Ints, npt.NDArray[np.int64], Floats, Floats, npt.NDArray[np.int8]]:
     """Every tick, gathered from the joined buffer in one go: record ``i``'s
-    ``count[i]`` ticks start at byte ``first[i]``; `record` here is the position
-    of the tick's record in the input. Each field is gathered straight into its
-    column through a zero-copy view with an element at every byte offset."""
+    ``count[i]`` ticks start at byte ``first[i]``. Returns each tick's record (its
+    position among `first`) and the tick columns. Each field is gathered straight
+    into its column through a zero-copy view with an element at every byte offset."""
     rec = np.repeat(np.arange(len(count)), count)
     within = np.arange(len(rec)) - np.repeat(np.cumsum(count) - count, count)
     at = first[rec] + within * TICK.itemsize
@@ -156,15 +159,7 @@ def _ticks(buf: npt.NDArray[np.uint8], first: Ints, count: Ints) -> Columns:
     )
     side = raw_side.astype(np.int8)
     side[raw_side > 1] = -1
-    return Columns(
-        record=rec,
-        code=rec,
-        names=np.empty(0, dtype=object),
-        ts_ns=ts_ns,
-        price=price,
-        size=size,
-        side=side,
-    )
+    return rec, ts_ns, price, size, side
 
 
 def _every_offset(buf: npt.NDArray[np.uint8], dtype: np.dtype[Any]) -> npt.NDArray[Any]:

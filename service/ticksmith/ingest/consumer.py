@@ -4,8 +4,8 @@ Commit order, enforced in :meth:`Ingestor._live` and :meth:`Ingestor._settle`:
 decode → store updated → output records and dead letters acknowledged by the
 broker → offsets committed. The acknowledgements and the commit of one batch
 overlap the fetch and the work of the next (one batch at most is in flight);
-commits stay in order. A crash before the commit replays the batch; nothing is
-committed past a record whose effects are not done.
+commits stay in order. A crash replays from the last commit (at most two
+batches); nothing is committed past a record whose effects are not done.
 
 On assignment each partition is replayed from a lookback before its committed
 offset in warm-up mode (state only: no outputs, no dead letters, no commits),

@@ -126,11 +126,12 @@ class Store:
         )
         np.maximum.at(self._watermark, slot, ts)
         # ticks whose bar this very batch closed skip the reorder buffer
-        now = (ts - ts % self._fine_ns) < self._closed_before(self._watermark)[slot]
+        closed_before = self._closed_before(self._watermark)
+        now = (ts - ts % self._fine_ns) < closed_before[slot]
         later = ~now
         self._pending.add(slot[later], ts[later], price[later], size[later])
         arriving = (slot[now], ts[now], price[now], size[now])
-        closed, partial = self._release(arriving)
+        closed, partial = self._release(closed_before, arriving)
         return ApplyResult(late=batch.take(late), closed=closed, partial_dropped=partial)
 
     def _slots(self, batch: TickBatch) -> Ints:
@@ -162,7 +163,7 @@ class Store:
         """Move every symbol's watermark to at least `watermark_ns` (wall clock minus a
         deadline), closing the bars of quiet symbols."""
         np.maximum(self._watermark, watermark_ns, out=self._watermark)
-        closed, partial = self._release()
+        closed, partial = self._release(self._closed_before(self._watermark))
         return ApplyResult(late=TickBatch.empty(), closed=closed, partial_dropped=partial)
 
     def drop_partitions(self, partitions: Iterable[int]) -> list[str]:
@@ -265,10 +266,10 @@ class Store:
         lag = self._lateness_ns + self._fine_ns - 1
         return np.where(watermark == NO_BAR, NO_BAR, watermark - lag)
 
-    def _release(self, arriving: Ticks | None = None) -> tuple[Closed, int]:
-        """Build the bars that the watermarks closed, for every interval, from the
-        reorder buffer and the `arriving` ticks whose bars are closed already."""
-        closed_before = self._closed_before(self._watermark)
+    def _release(self, closed_before: I64, arriving: Ticks | None = None) -> tuple[Closed, int]:
+        """Build the bars that the watermarks closed (`closed_before` per slot), for
+        every interval, from the reorder buffer and the `arriving` ticks whose bars
+        are closed already."""
         slot, ts, price, size = self._pending.release(self._fine_ns, closed_before, arriving)
         fine = segment(slot, ts - ts % self._fine_ns, price, size)
         by_interval = {self.intervals_ms[0]: (fine.bars, fine.code)}
