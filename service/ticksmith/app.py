@@ -27,7 +27,6 @@ from ticksmith.cache.sources import BarSource, IndicatorSource, TickSource
 from ticksmith.config import KafkaSettings, Settings
 from ticksmith.errors import MissingTopic
 from ticksmith.indicators.live import IndicatorWorker
-from ticksmith.ingest.consumer import FetchSettings, Ingestor
 from ticksmith.ingest.dead_letter import DeadLetters
 from ticksmith.ingest.ownership import Ownership
 from ticksmith.monitor.gc_stats import GCStats
@@ -38,6 +37,10 @@ from ticksmith.monitor.memory_metrics import MemoryMetrics
 from ticksmith.monitor.metrics import Metrics
 from ticksmith.monitor.pressure import PressurePolicy
 from ticksmith.output import Publisher
+from ticksmith.pipeline.batch import BatchEffects
+from ticksmith.pipeline.member import FetchSettings, GroupMember
+from ticksmith.pipeline.replay import ReplayPlanner
+from ticksmith.pipeline.settle import Settler
 from ticksmith.security import client_kwargs, start_client
 from ticksmith.store.store import Store
 
@@ -52,13 +55,13 @@ class Service:
     metrics: Metrics
     store: Store
     cache: ProxyCache
-    ingestor: Ingestor
+    member: GroupMember
     monitor: Monitor
     http_port: int
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop`; a failure of the memory monitor stops it too and is raised."""
-        ingest = asyncio.create_task(self.ingestor.run(stop))
+        ingest = asyncio.create_task(self.member.run(stop))
         watch = asyncio.create_task(self.monitor.wait())
         done, _ = await asyncio.wait({ingest, watch}, return_when=asyncio.FIRST_COMPLETED)
         if watch in done:
@@ -78,6 +81,9 @@ def build_parts(
         lateness_ms=settings.bars.lateness_ms,
         history_bars=settings.bars.history_bars,
         ticks_per_symbol=settings.window.ticks_per_symbol,
+        quiet_close_ms=settings.bars.quiet_close_ms,
+        max_symbols=settings.store.max_symbols,
+        symbol_idle_ms=settings.store.symbol_idle_ms,
     )
     sources = {
         "indicators": IndicatorSource(store, settings.indicator_specs),
@@ -90,6 +96,7 @@ def build_parts(
     metrics.cache_budget_bytes.set(settings.cache.budget_bytes)
     metrics.store_symbols.set_function(lambda: len(store))
     metrics.store_bytes.set_function(lambda: store.nbytes)
+    metrics.store_max_symbols.set(settings.store.max_symbols)
     return metrics, store, cache
 
 
@@ -130,17 +137,31 @@ async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIter
     k = settings.kafka
     kafka = kafka_clients(k)
     indicators = IndicatorWorker(settings.indicator_specs, settings.bars.intervals_ms, metrics)
-    ingestor = Ingestor(
-        kafka.consumer,
-        Publisher(kafka.producer, k.output_topic),
-        indicators,
-        DeadLetters(kafka.producer, k.dead_letter_topic, metrics),
+    forget = partial(_forget, cache, indicators)
+    effects = BatchEffects(
         store,
+        indicators,
+        Publisher(kafka.producer, k.output_topic),
+        DeadLetters(kafka.producer, k.dead_letter_topic, metrics),
+        metrics,
+        settings.ingest,
+        forget=forget,
+    )
+    ingest = settings.ingest
+    member = GroupMember(
+        kafka.consumer,
+        effects,
+        ReplayPlanner(
+            kafka.consumer,
+            k.auto_offset_reset,
+            ingest.replay_lookback_records,
+            ingest.replay_lookback_ms,
+        ),
+        Settler(kafka.consumer, metrics),
         metrics,
         fetch=FetchSettings(k.fetch_max_records, k.fetch_timeout_ms),
-        ingest=settings.ingest,
         quiet_close_ms=settings.bars.quiet_close_ms,
-        on_revoked=partial(_forget, cache, indicators),
+        on_revoked=forget,
     )
     ownership = Ownership(kafka.consumer, kafka.admin, k.group_id, k.ticks_topic)
     api = make_app(
@@ -148,7 +169,7 @@ async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIter
         store,
         cache,
         settings.bars.intervals_ms,
-        ready=lambda: bool(ingestor.assigned) and not ingestor.warming_up,
+        ready=lambda: bool(member.assigned) and not member.warming_up,
         owner=ownership.owner,
     )
     async with contextlib.AsyncExitStack() as stack:
@@ -162,11 +183,11 @@ async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIter
         monitor = _monitor(settings, registry, cache)
         await stack.enter_async_context(monitor)
         stack.enter_context(tuned_gc(settings.monitor.gc_freeze, settings.monitor.gc_threshold0))
-        kafka.consumer.subscribe(topics=[k.ticks_topic], listener=ingestor)
+        kafka.consumer.subscribe(topics=[k.ticks_topic], listener=member)
         loop_lag = asyncio.create_task(watch_loop_lag(metrics.event_loop_lag))
         stack.callback(loop_lag.cancel)
         log.info("serving metrics on http://%s:%d/metrics", settings.http.host, port)
-        yield Service(settings, metrics, store, cache, ingestor, monitor, port)
+        yield Service(settings, metrics, store, cache, member, monitor, port)
 
 
 def _monitor(settings: Settings, registry: CollectorRegistry, cache: ProxyCache) -> Monitor:

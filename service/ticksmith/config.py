@@ -83,6 +83,11 @@ class WindowSettings(_Section):
     ticks_per_symbol: Positive = 1_024
 
 
+class StoreSettings(_Section):
+    max_symbols: Positive = 20_000  # per member; a new symbol beyond it is dead-lettered
+    symbol_idle_ms: NonNegative = 86_400_000  # event time without a tick; 0: never expire
+
+
 DEFAULT_INDICATORS: dict[str, list[dict[str, int | float]]] = {
     "sma": [{"period": 20}],
     "ema": [{"period": 20}],
@@ -140,6 +145,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     bars: BarSettings = BarSettings()
     window: WindowSettings = WindowSettings()
+    store: StoreSettings = StoreSettings()
     # name -> list of parameter tables; see docs/indicators.md
     indicators: dict[str, list[dict[str, int | float]]] = Field(
         default_factory=lambda: {k: [dict(p) for p in v] for k, v in DEFAULT_INDICATORS.items()}

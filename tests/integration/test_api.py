@@ -87,7 +87,7 @@ async def test_a_symbol_held_by_another_member_names_that_member(
 
 
 async def both_assigned(*members: object) -> bool:
-    return all(m.ingestor.assigned and not m.ingestor.warming_up for m in members)  # type: ignore[attr-defined]
+    return all(m.member.assigned and not m.member.warming_up for m in members)  # type: ignore[attr-defined]
 
 
 async def test_the_api_honours_its_openapi_document(

@@ -116,4 +116,4 @@ async def test_members_joining_and_leaving_mid_stream_leave_every_bar_exact(
 
 
 async def live(*members: Service) -> bool:
-    return all(m.ingestor.assigned and not m.ingestor.warming_up for m in members)
+    return all(m.member.assigned and not m.member.warming_up for m in members)

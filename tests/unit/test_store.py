@@ -193,7 +193,7 @@ def test_advancing_the_wall_clock_closes_a_quiet_symbols_bars() -> None:
     store = Store([1, 4], history_bars=100, ticks_per_symbol=8)
     store.apply(to_batch(make_ticks(5, 30, 1).assign(ts=lambda t: t["ts"] % (3 * INTERVAL))))
     assert len(store.bars_frame("S0", 4)) == 0
-    result = store.advance(100 * INTERVAL)
+    result = store.advance(100 * INTERVAL, [0])
     assert set(result.closed) == {1, 4}
     assert len(store.bars_frame("S0", 4)) == 1 and len(store.forming("S0", 4)) == 0
 

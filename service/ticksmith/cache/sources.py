@@ -7,7 +7,8 @@ import pandas as pd
 from ticksmith.cache.proxy_cache import Key
 from ticksmith.errors import TicksmithError
 from ticksmith.indicators import IndicatorSpec, indicator_frame, phase_of
-from ticksmith.store.store import Store, SymbolState
+from ticksmith.store.store import Store
+from ticksmith.store.symbols import SymbolState
 
 
 class UnknownSymbol(TicksmithError, KeyError):

@@ -17,5 +17,6 @@ Reason = Literal[
     "bad_length",  # binary record longer than its header says
     "bad_symbol",  # binary symbol empty or not UTF-8
     "late",  # older than the symbol's forming bar
+    "symbol_limit",  # a new symbol while the store holds store.max_symbols
 ]
 REASONS: tuple[Reason, ...] = Reason.__args__  # type: ignore[attr-defined]

@@ -59,6 +59,15 @@ class Metrics:
             (),
             LATENCY_SECONDS,
         )
+        self.records_refetched = c(
+            "records_refetched",
+            "Records left out because they were fetched before their partition's seek.",
+        )
+        self.offset_resets = c(
+            "offset_resets",
+            "Committed offsets outside the log, replaced by kafka.auto_offset_reset.",
+            ["partition", "reason"],
+        )
         self.commits = c("offset_commits", "Offset commits made after a batch's effects.")
         self.rebalances = c("rebalances", "Partition revocations seen by this member.")
         self.recovery_seconds = h(
@@ -104,6 +113,10 @@ class Metrics:
         # store
         self.store_symbols = g("store_symbols", "Symbols held in the store.")
         self.store_bytes = g("store_bytes", "Bytes of the store's buffers.")
+        self.store_max_symbols = g("store_max_symbols", "store.max_symbols: the symbol limit.")
+        self.symbols_expired = c(
+            "symbols_expired", "Symbols forgotten after store.symbol_idle_ms without a tick."
+        )
 
     def _counter(self, name: str, doc: str, labels: Sequence[str] = ()) -> Counter:
         return Counter(name, doc, labels, namespace=NS, registry=self.registry)

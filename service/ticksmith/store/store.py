@@ -10,6 +10,19 @@ arrived, i.e. the bar's end plus ``lateness_ns`` is at or behind the newest
 event time seen before it for its symbol (the watermark). This depends only on
 the order of records in the partition, never on how they were batched, so a
 replay closes the same bars with the same ticks.
+
+Quiet close (``quiet_close_ms``): a symbol's watermark is also its partition's
+newest event time less the deadline, so the bar of a symbol that went quiet
+closes once the rest of its partition has moved that far past the bar's end.
+That too depends only on the order of records, so a replay or a backlog closes
+the same bars as live did. (The wall clock closes bars only through
+:meth:`Store.advance`, which the pipeline calls for partitions that are idle
+and caught up.)
+
+Bounds: at most ``max_symbols`` symbols (a new one beyond that is refused: its
+ticks come back in ``ApplyResult.refused``), and a symbol with no tick of its own
+for ``symbol_idle_ms`` of its partition's event time closes its forming bars
+and is forgotten (``ApplyResult.expired``).
 """
 
 from __future__ import annotations
@@ -22,33 +35,18 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from ticksmith.store.bars import BAR_DTYPE, NO_BAR, Bars, merge_into, rollup, segment, vwap
+from ticksmith.store.bars import NO_BAR, Bars, merge_into, rollup, segment, vwap
 from ticksmith.store.groups import Groups
 from ticksmith.store.pending import Pending, Ticks
-from ticksmith.store.ring import Ring
 from ticksmith.store.rollup import Rollup
+from ticksmith.store.symbols import NO_SLOT, SymbolState, SymbolTable
 from ticksmith.store.tick_window import TickWindow
 from ticksmith.ticks import TickBatch
 
 Ints = npt.NDArray[np.intp]
 I64 = npt.NDArray[np.int64]
 Closed = dict[int, dict[str, Bars]]  # interval_ms -> symbol -> closed bars, oldest first
-
-
-@dataclass(slots=True)
-class SymbolState:
-    """One symbol's closed bars per interval (its recent ticks are the store's
-    tick window row `slot`)."""
-
-    symbol: str
-    slot: int
-    partition: int
-    bars: dict[int, Ring]
-    version: int = 0  # bumps whenever closed bars change; derived values key on it
-
-    @property
-    def nbytes(self) -> int:
-        return sum(r.nbytes for r in self.bars.values())
+FAR_FUTURE = np.iinfo(np.int64).max // 2  # a watermark that closes every bar
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +54,10 @@ class ApplyResult:
     """What a batch (or a wall-clock advance) did."""
 
     late: TickBatch  # ticks refused: their bar had closed
+    refused: TickBatch  # ticks refused: their symbol is new and the store is full
     closed: Closed = field(default_factory=dict)
     partial_dropped: int = 0
+    expired: list[str] = field(default_factory=list)  # symbols forgotten after this batch
 
     @property
     def bars_closed(self) -> int:
@@ -73,51 +73,70 @@ class Store:
         history_bars: int,
         ticks_per_symbol: int,
         lateness_ms: int = 0,
+        *,
+        quiet_close_ms: int = 0,
+        max_symbols: int = 1_000_000,
+        symbol_idle_ms: int = 0,
     ) -> None:
+        """`quiet_close_ms` 0: a bar closes only by its own symbol's ticks;
+        `symbol_idle_ms` 0: symbols never expire (module doc)."""
         self.intervals_ms = tuple(sorted(intervals_ms))
         self._fine_ns = self.intervals_ms[0] * 1_000_000
         self._lateness_ns = lateness_ms * 1_000_000
+        self._quiet_ns = quiet_close_ms * 1_000_000
+        self._idle_ns = symbol_idle_ms * 1_000_000
         self._history_bars = history_bars
+        self._table = SymbolTable(max_symbols)
         self._ticks = TickWindow(ticks_per_symbol)
-        self._index: pd.Index | None = None  # see _name_index
-        self._index_slots: Ints = np.empty(0, dtype=np.intp)
-        self._symbols: dict[str, SymbolState] = {}
-        self._by_slot: list[SymbolState | None] = []
-        self._free: list[int] = []
-        self._watermark: I64 = np.full(64, NO_BAR, dtype=np.int64)
+        self._watermark: I64 = np.full(64, NO_BAR, dtype=np.int64)  # newest event time, per slot
+        self._newest: I64 = np.full(64, NO_BAR, dtype=np.int64)  # newest tick of its own
         self._floor: I64 = np.full(64, NO_BAR, dtype=np.int64)
+        self._partition_time: I64 = np.full(16, NO_BAR, dtype=np.int64)  # per partition
         self._pending = Pending()
         self._rollups = {ms: Rollup(ms * 1_000_000) for ms in self.intervals_ms[1:]}
-        # partition -> event time its replay began; bars starting earlier may be partial
+        # partition -> event time its consumption began, when it began after the log's
+        # beginning; bars starting earlier may be partial and are never kept
         self.replay_floor_ns: dict[int, int] = {}
 
     def __len__(self) -> int:
-        return len(self._symbols)
+        return len(self._table)
+
+    @property
+    def max_symbols(self) -> int:
+        return self._table.max_symbols
 
     def get(self, symbol: str) -> SymbolState | None:
-        return self._symbols.get(symbol)
+        return self._table.get(symbol)
 
     def symbols(self) -> list[str]:
-        return sorted(self._symbols)
+        return sorted(s.symbol for s in self._table)
 
     @property
     def nbytes(self) -> int:
-        rings = sum(state.nbytes for state in self._symbols.values())
+        rings = sum(state.nbytes for state in self._table)
         forming = sum(r.forming.nbytes for r in self._rollups.values())
-        fixed = self._ticks.nbytes + self._pending.nbytes + 2 * self._watermark.nbytes
+        fixed = self._ticks.nbytes + self._pending.nbytes + 3 * self._watermark.nbytes
         return rings + forming + fixed
 
     def apply(self, batch: TickBatch) -> ApplyResult:
         """Fold a batch in; return the bars it closed and the ticks that were late."""
         if len(batch) == 0:
-            return ApplyResult(late=batch)
+            return ApplyResult(late=batch, refused=batch)
+        partition_before = self._partition_clock(batch)
         slot = self._slots(batch)
-        groups = Groups.of(slot, len(self._by_slot))
-        late = self._late(groups, slot, batch.ts_ns)
+        held = slot >= 0
+        if not held.all():
+            batch, refused, slot = batch.take(held), batch.take(~held), slot[held]
+            if self._quiet_ns:
+                partition_before = partition_before[held]
+        else:
+            refused = batch.take(held[:0])
+        groups = Groups.of(slot, self._table.size)
+        late = self._late(groups, slot, batch.ts_ns, partition_before)
         if late.any():
             batch_ok = batch.take(~late)
             slot = slot[~late]
-            groups = Groups.of(slot, len(self._by_slot))
+            groups = Groups.of(slot, self._table.size)
         else:
             batch_ok = batch
         ts, price, size = batch_ok.ts_ns, batch_ok.price, batch_ok.size
@@ -125,6 +144,9 @@ class Store:
             groups, {"ts_ns": ts, "price": price, "size": size, "side": batch_ok.side}
         )
         np.maximum.at(self._watermark, slot, ts)
+        np.maximum.at(self._newest, slot, ts)
+        self._close_quiet()
+        expired = self._expiring()
         # ticks whose bar this very batch closed skip the reorder buffer
         closed_before = self._closed_before(self._watermark)
         now = (ts - ts % self._fine_ns) < closed_before[slot]
@@ -132,69 +154,92 @@ class Store:
         self._pending.add(slot[later], ts[later], price[later], size[later])
         arriving = (slot[now], ts[now], price[now], size[now])
         closed, partial = self._release(closed_before, arriving)
-        return ApplyResult(late=batch.take(late), closed=closed, partial_dropped=partial)
+        return ApplyResult(
+            late=batch.take(late),
+            refused=refused,
+            closed=closed,
+            partial_dropped=partial,
+            expired=self._forget(expired),
+        )
+
+    def _partition_clock(self, batch: TickBatch) -> I64:
+        """Advance each partition's event time (its newest tick, late or not); return,
+        per tick, its partition's newest event time before it, in partition order
+        (only needed, and only computed, when quiet close is on)."""
+        top = int(batch.partition.max()) + 1
+        if top > len(self._partition_time):
+            grow = np.full(top - len(self._partition_time), NO_BAR, np.int64)
+            self._partition_time = np.concatenate((self._partition_time, grow))
+        if not self._quiet_ns:
+            np.maximum.at(self._partition_time, batch.partition, batch.ts_ns)
+            return np.empty(0, np.int64)
+        before = np.empty(len(batch), np.int64)
+        for p in np.unique(batch.partition).tolist():
+            at = np.flatnonzero(batch.partition == p)
+            running = np.maximum.accumulate(batch.ts_ns[at])
+            prior = self._partition_time[p]
+            before[at] = np.maximum(np.r_[prior, running[:-1]], prior)
+            self._partition_time[p] = max(prior, int(running[-1]))
+        return before
 
     def _slots(self, batch: TickBatch) -> Ints:
         """Each tick's slot; a symbol seen for the first time gets one, owned by the
-        partition of its first tick (a symbol lives in one partition)."""
+        partition of its first tick (a symbol lives in one partition), unless the
+        store is full: then its ticks get NO_SLOT."""
         present = np.flatnonzero(np.bincount(batch.code, minlength=len(batch.names)))
         names = batch.names[present]
-        found = self._name_index().get_indexer(names)
+        found = self._table.lookup(names)
         if (found < 0).any():
             first = np.full(len(batch.names), len(batch), dtype=np.intp)
             np.minimum.at(first, batch.code, np.arange(len(batch), dtype=np.intp))
-            for code in present[found < 0].tolist():
-                self._new_state(str(batch.names[code]), int(batch.partition[first[code]]))
-            found = self._name_index().get_indexer(names)
-        slot_of = np.zeros(len(batch.names), dtype=np.intp)
-        slot_of[present] = self._index_slots[found]
+            for i in np.flatnonzero(found < 0).tolist():
+                code = int(present[i])
+                partition = int(batch.partition[first[code]])
+                found[i] = self._new_state(str(batch.names[code]), partition)
+        slot_of = np.full(len(batch.names), NO_SLOT, dtype=np.intp)
+        slot_of[present] = found
         return slot_of[batch.code]
 
-    def _name_index(self) -> pd.Index:
-        """Symbol names for vectorised lookup (rebuilt after symbols come or go)."""
-        if self._index is None:
-            self._index = pd.Index(list(self._symbols), dtype=object)
-            self._index_slots = np.fromiter(
-                (s.slot for s in self._symbols.values()), np.intp, len(self._symbols)
-            )
-        return self._index
-
-    def advance(self, watermark_ns: int) -> ApplyResult:
-        """Move every symbol's watermark to at least `watermark_ns` (wall clock minus a
-        deadline), closing the bars of quiet symbols."""
-        np.maximum(self._watermark, watermark_ns, out=self._watermark)
+    def advance(self, watermark_ns: int, partitions: Iterable[int]) -> ApplyResult:
+        """Move the watermark of every symbol of `partitions` to at least `watermark_ns`
+        (wall clock minus a deadline), closing the bars of quiet symbols."""
+        slots = self._table.slots_of(set(partitions))
+        self._watermark[slots] = np.maximum(self._watermark[slots], watermark_ns)
         closed, partial = self._release(self._closed_before(self._watermark))
-        return ApplyResult(late=TickBatch.empty(), closed=closed, partial_dropped=partial)
+        empty = TickBatch.empty()
+        return ApplyResult(late=empty, refused=empty, closed=closed, partial_dropped=partial)
 
     def drop_partitions(self, partitions: Iterable[int]) -> list[str]:
         """Forget every symbol of the given partitions; return their names."""
         gone = set(partitions)
-        dropped = [s for s in self._symbols.values() if s.partition in gone]
-        slots = np.array([s.slot for s in dropped], dtype=np.intp)
+        for p in gone:
+            self.replay_floor_ns.pop(p, None)
+            if p < len(self._partition_time):
+                self._partition_time[p] = NO_BAR
+        return self._forget(self._table.slots_of(gone))
+
+    def _forget(self, slots: Ints) -> list[str]:
+        if not len(slots):
+            return []
         self._pending.drop_slots(slots)
         self._ticks.clear(slots)
-        self._watermark[slots] = NO_BAR
-        self._floor[slots] = NO_BAR
+        for per_slot in (self._watermark, self._newest, self._floor):
+            per_slot[slots] = NO_BAR
         for rollup_ in self._rollups.values():
             rollup_.clear(slots)
-        self._index = None
-        for state in dropped:
-            del self._symbols[state.symbol]
-            self._by_slot[state.slot] = None
-            self._free.append(state.slot)
-        return [s.symbol for s in dropped]
+        return self._table.remove(slots)
 
     def bars_frame(self, symbol: str, interval_ms: int | None = None) -> pd.DataFrame:
         """Closed bars of a symbol, oldest first, as a DataFrame indexed by bar start."""
         ms = interval_ms or self.intervals_ms[0]
-        return bars_to_frame(self._symbols[symbol].bars[ms].to_array())
+        return bars_to_frame(self._table[symbol].bars[ms].to_array())
 
     def tick_count(self, symbol: str) -> int:
         """Ticks the symbol ever had in this store (its tick window's version)."""
-        return int(self._ticks.total[self._symbols[symbol].slot])
+        return int(self._ticks.total[self._table[symbol].slot])
 
     def ticks_frame(self, symbol: str) -> pd.DataFrame:
-        rows = self._ticks.rows_of(self._symbols[symbol].slot)
+        rows = self._ticks.rows_of(self._table[symbol].slot)
         frame = pd.DataFrame({n: rows[n] for n in ("price", "size", "side")})
         frame.index = pd.to_datetime(rows["ts_ns"], unit="ns", utc=True).rename("ts")
         return frame
@@ -203,7 +248,7 @@ class Store:
         """Provisional bars in progress (newest last), from ticks not yet in a closed
         bar; reading them changes nothing."""
         ms = interval_ms or self.intervals_ms[0]
-        slot = self._symbols[symbol].slot
+        slot = self._table[symbol].slot
         ts, price, size = self._pending.of_slot(slot)
         code = np.zeros(len(ts), dtype=np.intp)
         fine = segment(code, ts - ts % self._fine_ns, price, size).bars
@@ -216,37 +261,60 @@ class Store:
         held = self._rollups[ms].forming[slot : slot + 1]
         return _prepend_forming(held, coarse.bars)
 
-    def _new_state(self, symbol: str, partition: int) -> SymbolState:
-        slot = self._new_slot()
-        state = SymbolState(
-            symbol=symbol,
-            slot=slot,
-            partition=partition,
-            bars={ms: Ring(BAR_DTYPE, self._history_bars) for ms in self.intervals_ms},
-        )
+    def _new_state(self, symbol: str, partition: int) -> int:
+        slot = self._table.add(symbol, partition, self.intervals_ms, self._history_bars)
+        if slot == NO_SLOT:
+            return slot
+        self._ensure(slot + 1)
+        for per_slot in (self._watermark, self._newest):
+            per_slot[slot] = NO_BAR
         self._floor[slot] = self.replay_floor_ns.get(partition, NO_BAR)
-        self._symbols[symbol] = state
-        self._by_slot[slot] = state
-        self._index = None
-        return state
-
-    def _new_slot(self) -> int:
-        if self._free:
-            return self._free.pop()
-        slot = len(self._by_slot)
-        self._by_slot.append(None)
-        if slot == len(self._watermark):
-            grow = np.full(slot, NO_BAR, dtype=np.int64)
-            self._watermark = np.concatenate((self._watermark, grow))
-            self._floor = np.concatenate((self._floor, grow))
-        for rollup_ in self._rollups.values():
-            rollup_.ensure(slot + 1)
-        self._ticks.ensure_rows(slot + 1)
         return slot
 
-    def _late(self, groups: Groups, slot: Ints, ts: I64) -> npt.NDArray[np.bool_]:
+    def _ensure(self, slots: int) -> None:
+        if slots > len(self._watermark):
+            grow = np.full(len(self._watermark), NO_BAR, dtype=np.int64)
+            self._watermark = np.concatenate((self._watermark, grow))
+            self._newest = np.concatenate((self._newest, grow))
+            self._floor = np.concatenate((self._floor, grow))
+        for rollup_ in self._rollups.values():
+            rollup_.ensure(slots)
+        self._ticks.ensure_rows(slots)
+
+    def _close_quiet(self) -> None:
+        """Quiet close: a symbol's watermark is at least its partition's event time
+        minus the deadline, so its bars close when the partition moved on."""
+        if not self._quiet_ns:
+            return
+        n = self._table.size
+        part = self._table.partition[:n]
+        held = part >= 0
+        clock = self._partition_time[np.where(held, part, 0)]
+        due = np.where(held & (clock != NO_BAR), clock - self._quiet_ns, NO_BAR)
+        np.maximum(self._watermark[:n], due, out=self._watermark[:n])
+
+    def _expiring(self) -> Ints:
+        """Slots idle (no tick of their own) for longer than the idle limit of their
+        partition's event time; their forming bars close now, and they are forgotten
+        after this batch."""
+        if not self._idle_ns:
+            return np.empty(0, np.intp)
+        n = self._table.size
+        part = self._table.partition[:n]
+        held = part >= 0
+        clock = self._partition_time[np.where(held, part, 0)]
+        newest = self._newest[:n]
+        idle = held & (newest != NO_BAR) & (clock != NO_BAR) & (newest < clock - self._idle_ns)
+        slots = np.flatnonzero(idle)
+        self._watermark[slots] = FAR_FUTURE
+        return slots
+
+    def _late(
+        self, groups: Groups, slot: Ints, ts: I64, partition_before: I64
+    ) -> npt.NDArray[np.bool_]:
         """Ticks whose finest bar had closed before they arrived (see the module doc):
-        compared with the newest event time before them, in this batch or before."""
+        compared with the newest event time before them, in this batch or before (with
+        quiet close, also their partition's, less the deadline)."""
         t = ts[groups.order]
         first = groups.first_in_run()
         in_order = bool((t[1:] >= t[:-1])[~first[1:]].all())
@@ -257,6 +325,10 @@ class Store:
             before = np.r_[NO_BAR, running.to_numpy()[:-1]]
         before[first] = NO_BAR
         before = np.maximum(before, self._watermark[slot[groups.order]])
+        if self._quiet_ns:
+            part = partition_before[groups.order]
+            due = np.where(part == NO_BAR, NO_BAR, part - self._quiet_ns)
+            before = np.maximum(before, due)
         late = np.empty(len(ts), dtype=bool)
         late[groups.order] = (t - t % self._fine_ns) < self._closed_before(before)
         return late
@@ -295,8 +367,7 @@ class Store:
         if len(slots):
             edges = np.flatnonzero(np.r_[True, slots[1:] != slots[:-1], True]).tolist()
         for lo, hi in itertools.pairwise(edges):
-            state = self._by_slot[int(slots[lo])]
-            assert state is not None
+            state = self._table.at(int(slots[lo]))
             state.bars[ms].extend(rows[lo:hi])
             state.version += 1
             out[state.symbol] = rows[lo:hi]

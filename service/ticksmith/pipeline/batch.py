@@ -1,0 +1,144 @@
+"""One batch's effects: decode → store → indicators → output records and dead letters.
+
+Warm-up records change state only (their outputs were the previous owner's).
+Live records produce output records and dead letters, handed to the producer
+and returned as :class:`Effects` for the settler, which commits their offsets
+once the broker acknowledged them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from aiokafka import TopicPartition
+
+from ticksmith.config import IngestSettings
+from ticksmith.indicators.live import IndicatorWorker
+from ticksmith.ingest.dead_letter import DeadLetters
+from ticksmith.ingest.decode import Decoded, Runs, decode
+from ticksmith.ingest.reasons import Reason
+from ticksmith.monitor.metrics import Metrics
+from ticksmith.output import Publisher
+from ticksmith.pipeline.assignment import Batch, Record
+from ticksmith.pipeline.settle import Effects
+from ticksmith.store.store import ApplyResult, Store
+from ticksmith.ticks import TickBatch
+
+Reject = tuple[Record, Reason, str]
+
+
+@dataclass
+class BatchEffects:
+    store: Store
+    indicators: IndicatorWorker
+    publisher: Publisher
+    dead_letters: DeadLetters
+    metrics: Metrics
+    ingest: IngestSettings
+    forget: Callable[[set[str]], None]  # symbols the store no longer holds
+
+    def warm_up(self, records: list[Record], floors: set[TopicPartition]) -> None:
+        decoded = self._decode(records)
+        self._set_floors(decoded.ticks, floors)
+        result = self.store.apply(decoded.ticks)
+        self.indicators.update(result.closed)  # state only: outputs were the old owner's
+        self._expire(result)
+        parts, counts = np.unique(decoded.ticks.partition, return_counts=True)
+        for p, n in zip(parts.tolist(), counts.tolist(), strict=True):
+            self.metrics.ticks_replayed.labels(str(p)).inc(n)
+        self.metrics.partial_bars_dropped.inc(result.partial_dropped)
+
+    async def live(self, batch: Batch, floors: set[TopicPartition]) -> Effects:
+        """Apply a batch and hand its outputs and dead letters to the producer."""
+        records = list(itertools.chain.from_iterable(batch.values()))
+        decoded = self._decode(records, [(tp.partition, len(rs)) for tp, rs in batch.items()])
+        self._set_floors(decoded.ticks, floors)
+        result = self.store.apply(decoded.ticks)
+        values = self.indicators.update(result.closed)
+        published, outputs = await self.publisher.send(result.closed, values)
+        dead = await self.dead_letters.enqueue(self._rejects(records, decoded, result))
+        self._expire(result)
+        self._count(batch, decoded.ticks, result, published)
+        ts = decoded.ticks.ts_ns
+        return Effects(
+            outputs=outputs,
+            dead_letters=dead,
+            offsets={tp: rs[-1].offset + 1 for tp, rs in batch.items()},
+            newest_event_s=int(ts.max()) / 1e9 if len(ts) else None,
+        )
+
+    async def close_idle(self, partitions: Iterable[int], watermark_ns: int) -> None:
+        """Close the bars that the wall clock closed in idle, caught-up partitions."""
+        result = self.store.advance(watermark_ns, partitions)
+        if result.closed:
+            values = self.indicators.update(result.closed)
+            self._count_bars(result, await self.publisher.publish(result.closed, values))
+
+    def _decode(self, records: list[Record], runs: Runs | None = None) -> Decoded:
+        ingest = self.ingest
+        decoded = decode(records, ingest.max_record_bytes, ingest.max_future_skew_ms, runs)
+        for reject in decoded.rejected:
+            self.metrics.decode_failures.labels(reject.reason).inc()
+        return decoded
+
+    def _set_floors(self, ticks: TickBatch, floors: set[TopicPartition]) -> None:
+        """A partition read from after its log's beginning may cut bars short: bars
+        starting before its first ticks' event time are partial, and never kept
+        (the floor holds while the partition is owned). `floors`: the partitions
+        still waiting for their first ticks; each found here leaves it."""
+        for tp in list(floors):
+            mine = ticks.partition == tp.partition
+            if mine.any():
+                self.store.replay_floor_ns[tp.partition] = int(ticks.ts_ns[mine].min())
+                floors.discard(tp)
+
+    def _expire(self, result: ApplyResult) -> None:
+        if result.expired:
+            self.forget(set(result.expired))
+            self.metrics.symbols_expired.inc(len(result.expired))
+
+    def _rejects(
+        self, records: list[Record], decoded: Decoded, result: ApplyResult
+    ) -> list[Reject]:
+        rejects: list[Reject] = [(records[x.index], x.reason, x.detail) for x in decoded.rejected]
+        if len(result.late) or len(result.refused):
+            by_offset = {(r.partition, r.offset): r for r in records}
+            rejects += _per_record(by_offset, result.late, "late", "before the forming bar")
+            limit = f"store.max_symbols={self.store.max_symbols} reached"
+            rejects += _per_record(by_offset, result.refused, "symbol_limit", limit)
+        return rejects
+
+    def _count(self, batch: Batch, ticks: TickBatch, result: ApplyResult, published: int) -> None:
+        parts, counts = np.unique(ticks.partition, return_counts=True)
+        for left_out in (result.late, result.refused):
+            out_parts, out_counts = np.unique(left_out.partition, return_counts=True)
+            counts[np.searchsorted(parts, out_parts)] -= out_counts
+        for partition, n in zip(parts.tolist(), counts.tolist(), strict=True):
+            self.metrics.ticks_consumed.labels(str(partition)).inc(n)
+        for tp, rs in batch.items():
+            self.metrics.records_consumed.labels(str(tp.partition)).inc(len(rs))
+        self._count_bars(result, published)
+
+    def _count_bars(self, result: ApplyResult, published: int) -> None:
+        for interval_ms, by_symbol in result.closed.items():
+            n = sum(len(rows) for rows in by_symbol.values())
+            self.metrics.bars_closed.labels(f"{interval_ms}ms").inc(n)
+        self.metrics.output_records.inc(published)
+        self.metrics.partial_bars_dropped.inc(result.partial_dropped)
+
+
+def _per_record(
+    by_offset: dict[tuple[int, int], Record], ticks: TickBatch, reason: Reason, why: str
+) -> list[Reject]:
+    """One reject per record of `ticks` (a record may carry many ticks)."""
+    out: list[Reject] = []
+    seen: set[tuple[int, int]] = set()
+    where = zip(ticks.partition.tolist(), ticks.offset.tolist(), ticks.ts_ns.tolist(), strict=True)
+    for p, o, ts in where:
+        if (p, o) not in seen:
+            seen.add((p, o))
+            out.append((by_offset[(p, o)], reason, f"ts={ts}: {why}"))
+    return out

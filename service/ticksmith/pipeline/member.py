@@ -1,0 +1,204 @@
+"""The consumer-group member: fetch a batch, apply its effects, settle it.
+
+Commit order (settle.py): decode → store updated → output records and dead
+letters acknowledged by the broker → offsets committed. A batch settles while
+the next one is fetched and applied; at most one is in flight. A crash replays
+from the last commit (at most two batches).
+
+The rebalance listener only delegates: on assignment, replay.py plans where
+each partition starts and how much of it is warm-up, the member seeks there,
+and assignment.py keeps anything fetched before the seek out of the pipeline.
+On revocation, the batch in flight settles and the partitions' state is
+dropped, even when the settle failed. A failure in either listener (aiokafka
+would log and swallow it) or in a settle stops the member: :meth:`run` raises
+it, and the process exits non-zero.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+
+from ticksmith.errors import TicksmithError
+from ticksmith.monitor.metrics import Metrics
+from ticksmith.pipeline.assignment import Assignment, Batch
+from ticksmith.pipeline.batch import BatchEffects
+from ticksmith.pipeline.replay import Plan, ReplayPlanner
+from ticksmith.pipeline.settle import Settler
+
+log = logging.getLogger(__name__)
+
+
+class MemberFailed(TicksmithError):
+    """The member cannot go on safely; the message says why."""
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    max_records: int
+    timeout_ms: int
+
+
+class GroupMember(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no types
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        effects: BatchEffects,
+        planner: ReplayPlanner,
+        settler: Settler,
+        metrics: Metrics,
+        *,
+        fetch: FetchSettings,
+        quiet_close_ms: int = 0,
+        on_revoked: Callable[[set[str]], None],
+    ) -> None:
+        self._consumer = consumer
+        self._effects = effects
+        self._planner = planner
+        self._settler = settler
+        self._metrics = metrics
+        self._fetch = fetch
+        self._quiet_close_ns = quiet_close_ms * 1_000_000
+        self._on_revoked = on_revoked
+        self._lock = asyncio.Lock()  # a batch, a revocation or an assignment at a time
+        self._assignment = Assignment()
+        self._failure: MemberFailed | None = None
+        self._recovery_started = 0.0
+
+    @property
+    def assigned(self) -> set[TopicPartition]:
+        return self._assignment.partitions
+
+    @property
+    def warming_up(self) -> bool:
+        return self._assignment.warming_up
+
+    @property
+    def next_offsets(self) -> dict[TopicPartition, int]:
+        return self._assignment.next_offsets
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop` is set; the batch in flight then settles."""
+        while not stop.is_set():
+            self._raise_failure()
+            batch = await self._consumer.getmany(
+                timeout_ms=self._fetch.timeout_ms, max_records=self._fetch.max_records
+            )
+            fetched_at = self._assignment.now()
+            async with self._lock:
+                self._raise_failure()
+                batch, stale = self._assignment.current(batch, fetched_at)
+                self._metrics.records_refetched.inc(stale)
+                if batch:
+                    await self._handle(batch)
+                if self._quiet_close_ns:
+                    await self._close_idle(batch)
+                self._update_lag()
+        async with self._lock:
+            await self._settler.settled()
+
+    async def _handle(self, batch: Batch) -> None:
+        self._metrics.batch_records.observe(sum(len(rs) for rs in batch.values()))
+        with self._metrics.batch_seconds.time():
+            warm, live = self._assignment.split(batch)
+            if warm:
+                self._effects.warm_up(warm, self._assignment.unfloored)
+            if live:
+                effects = await self._effects.live(live, self._assignment.unfloored)
+                await self._settler.settled()  # the batch before: acknowledged, committed
+                self._settler.submit(effects)
+            if self._assignment.processed(batch) and not self.warming_up:
+                self._warmed_up()
+
+    async def _close_idle(self, batch: Batch) -> None:
+        """Wall-clock quiet close, only for partitions that had nothing in this fetch
+        and are caught up (bars of busy partitions close by event time, store.py)."""
+        idle = [
+            tp.partition
+            for tp in self.assigned - set(batch)
+            if tp not in self._assignment.warm_until
+            and self._assignment.next_offsets.get(tp, -1) >= (self._consumer.highwater(tp) or 0)
+        ]
+        if idle:
+            await self._effects.close_idle(idle, time.time_ns() - self._quiet_close_ns)
+
+    def _warmed_up(self) -> None:
+        elapsed = time.monotonic() - self._recovery_started
+        self._metrics.recovery_seconds.observe(elapsed)
+        log.info("warm-up done in %.3fs", elapsed)
+
+    def _update_lag(self) -> None:
+        now_ms = time.time() * 1000
+        for tp in self.assigned:
+            high = self._consumer.highwater(tp)
+            position = self._assignment.next_offsets.get(tp)
+            if high is None or position is None:
+                continue
+            behind = max(0, high - position)
+            label = str(tp.partition)
+            self._metrics.consumer_lag.labels(label).set(behind)
+            last_ms = self._assignment.last_timestamp_ms.get(tp, now_ms)
+            seconds = max(0.0, now_ms - last_ms) / 1000 if behind else 0.0
+            self._metrics.consumer_lag_seconds.labels(label).set(seconds)
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+        self._settler.raise_failure()
+
+    def _fail(self, failure: MemberFailed) -> None:
+        log.error("%s", failure)
+        self._failure = self._failure or failure
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        async with self._lock:  # the batch in flight finishes first
+            try:
+                await self._settler.settled()
+            except Exception as exc:
+                why = f"stopping: a batch did not settle before a rebalance: {exc}"
+                self._fail(MemberFailed(why))
+            finally:
+                self._drop(revoked)
+
+    def _drop(self, revoked: list[TopicPartition]) -> None:
+        self._metrics.rebalances.inc()
+        gone = {tp.partition for tp in revoked}
+        self._on_revoked(set(self._effects.store.drop_partitions(gone)))
+        self._assignment.forget(revoked)
+        self._settler.forget(revoked)
+        for tp in revoked:
+            for gauge in (self._metrics.consumer_lag, self._metrics.consumer_lag_seconds):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(str(tp.partition))
+        log.info("partitions revoked: %s", sorted(gone))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        try:
+            async with self._lock:
+                self._recovery_started = time.monotonic()
+                plans = await self._planner.plans(assigned)
+                for tp, plan in plans.items():
+                    self._start(tp, plan)
+        except Exception as exc:
+            parts = sorted(tp.partition for tp in assigned)
+            self._fail(MemberFailed(f"stopping: could not start partitions {parts}: {exc!r}"))
+            return
+        if not self.warming_up:
+            self._metrics.recovery_seconds.observe(time.monotonic() - self._recovery_started)
+        log.info(
+            "partitions assigned: %s; replaying %d records",
+            sorted(tp.partition for tp in assigned),
+            sum(p.live_from - p.seek for p in plans.values()),
+        )
+
+    def _start(self, tp: TopicPartition, plan: Plan) -> None:
+        self._consumer.seek(tp, plan.seek)
+        self._assignment.start(tp, plan)
+        if plan.reset:
+            self._metrics.offset_resets.labels(str(tp.partition), plan.reset).inc()

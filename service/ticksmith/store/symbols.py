@@ -1,0 +1,138 @@
+"""Which symbols the store holds: a slot each, up to a limit, found by name a batch at a time.
+
+A symbol's slot indexes every per-symbol array of the store. Names are looked
+up for a whole batch with one ``pandas.Index.get_indexer``; symbols added since
+the index was built are found in a small dict, and the index is rebuilt only
+when that dict has grown to a fraction of it, so a stream of new symbols costs
+amortised O(1) per symbol instead of a rebuild per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from ticksmith.store.bars import BAR_DTYPE
+from ticksmith.store.ring import Ring
+
+Ints = npt.NDArray[np.intp]
+NO_SLOT = -1
+
+
+@dataclass(slots=True)
+class SymbolState:
+    """One symbol's closed bars per interval (its recent ticks are the store's
+    tick window row `slot`)."""
+
+    symbol: str
+    slot: int
+    partition: int
+    bars: dict[int, Ring]
+    version: int = 0  # bumps whenever closed bars change; derived values key on it
+
+    @property
+    def nbytes(self) -> int:
+        return sum(r.nbytes for r in self.bars.values())
+
+
+class SymbolTable:
+    def __init__(self, max_symbols: int) -> None:
+        self.max_symbols = max_symbols
+        self._symbols: dict[str, SymbolState] = {}
+        self._by_slot: list[SymbolState | None] = []
+        self._free: list[int] = []
+        self.partition: Ints = np.full(64, NO_SLOT, dtype=np.intp)  # per slot; -1: unused
+        self._index: pd.Index | None = None
+        self._index_slots: Ints = np.empty(0, dtype=np.intp)
+        self._recent: dict[str, int] = {}  # added since the index was built
+
+    def __len__(self) -> int:
+        return len(self._symbols)
+
+    def __iter__(self) -> Iterator[SymbolState]:
+        return iter(self._symbols.values())
+
+    def __getitem__(self, symbol: str) -> SymbolState:
+        return self._symbols[symbol]
+
+    def get(self, symbol: str) -> SymbolState | None:
+        return self._symbols.get(symbol)
+
+    def at(self, slot: int) -> SymbolState:
+        state = self._by_slot[slot]
+        assert state is not None, f"slot {slot} is free"
+        return state
+
+    @property
+    def size(self) -> int:
+        """Slots ever handed out (used or free): the length per-slot arrays need."""
+        return len(self._by_slot)
+
+    @property
+    def full(self) -> bool:
+        return len(self._symbols) >= self.max_symbols
+
+    def lookup(self, names: npt.NDArray[np.object_]) -> Ints:
+        """The slot of each name, NO_SLOT for a symbol not held."""
+        found = self._name_index().get_indexer(names)
+        slots = np.full(len(names), NO_SLOT, dtype=np.intp)
+        hit = found >= 0
+        slots[hit] = self._index_slots[found[hit]]
+        if self._recent:
+            for i in np.flatnonzero(found < 0).tolist():
+                slots[i] = self._recent.get(names[i], NO_SLOT)
+        return slots
+
+    def add(self, symbol: str, partition: int, intervals_ms: tuple[int, ...], history: int) -> int:
+        """A slot for a new symbol (owned by `partition`), or NO_SLOT when the table is full."""
+        if self.full:
+            return NO_SLOT
+        slot = self._free.pop() if self._free else self._new_slot()
+        bars = {ms: Ring(BAR_DTYPE, history) for ms in intervals_ms}
+        state = SymbolState(symbol=symbol, slot=slot, partition=partition, bars=bars)
+        self._symbols[symbol] = state
+        self._by_slot[slot] = state
+        self.partition[slot] = partition
+        self._recent[symbol] = slot
+        return slot
+
+    def remove(self, slots: Ints) -> list[str]:
+        """Free the given slots; return their symbols."""
+        names = []
+        for slot in slots.tolist():
+            state = self.at(slot)
+            del self._symbols[state.symbol]
+            self._by_slot[slot] = None
+            self._free.append(slot)
+            names.append(state.symbol)
+        self.partition[slots] = NO_SLOT
+        self._index = None
+        self._recent.clear()
+        return names
+
+    def slots_of(self, partitions: set[int]) -> Ints:
+        """Used slots owned by any of `partitions`."""
+        part = self.partition[: self.size]
+        return np.flatnonzero(np.isin(part, list(partitions)) & (part != NO_SLOT))
+
+    def _new_slot(self) -> int:
+        slot = len(self._by_slot)
+        self._by_slot.append(None)
+        if slot == len(self.partition):
+            self.partition = np.concatenate((self.partition, np.full(slot, NO_SLOT, np.intp)))
+        return slot
+
+    def _name_index(self) -> pd.Index:
+        """Names for vectorised lookup; rebuilt after removals, or once the symbols
+        added since the last build are an eighth of it."""
+        if self._index is None or len(self._recent) > max(256, len(self._index) // 8):
+            self._index = pd.Index(list(self._symbols), dtype=object)
+            self._index_slots = np.fromiter(
+                (s.slot for s in self._symbols.values()), np.intp, len(self._symbols)
+            )
+            self._recent.clear()
+        return self._index
