@@ -142,7 +142,7 @@ async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIter
         quiet_close_ms=settings.bars.quiet_close_ms,
         on_revoked=partial(_forget, cache, indicators),
     )
-    ownership = Ownership(kafka.consumer, kafka.admin, k.group_id, k.ticks_topic)
+    ownership = Ownership(kafka.consumer, kafka.admin, k.group_id, k.ticks_topic, metrics)
     api = make_app(
         registry,
         store,

@@ -91,6 +91,32 @@ async def both_assigned(*members: object) -> bool:
     return all(m.ingestor.assigned and not m.ingestor.warming_up for m in members)  # type: ignore[attr-defined]
 
 
+async def test_unknown_symbols_cost_the_coordinator_one_describe_however_many_arrive(
+    settings_factory: SettingsFactory, producer: AIOKafkaProducer, admin: AIOKafkaAdminClient
+) -> None:
+    settings = await settings_factory(partitions=2)
+    await send_all(
+        producer,
+        settings.kafka.ticks_topic,
+        encode_chunk(Market(symbol_names(2), seed=4).chunk(500)),
+    )
+    async with running(settings) as service:
+        await wait_for(lambda: caught_up(admin, settings), "offsets committed to the end")
+        base = f"http://127.0.0.1:{service.http_port}/v1/symbols"
+        async with aiohttp.ClientSession() as http:
+
+            async def status(symbol: str) -> int:
+                async with http.get(f"{base}/{symbol}/bars") as r:
+                    return r.status
+
+            statuses = await asyncio.gather(*(status(f"NOPE{i}") for i in range(300)))
+        _, metrics, _ = await get(f"http://127.0.0.1:{service.http_port}/metrics")
+
+    assert set(statuses) == {404}
+    assert 'ticksmith_owner_describes_total{result="ok"} 1.0' in metrics.decode()
+    assert 'ticksmith_owner_describes_total{result="error"} 0.0' in metrics.decode()
+
+
 async def test_the_api_honours_its_openapi_document(
     settings_factory: SettingsFactory,
     producer: AIOKafkaProducer,

@@ -104,6 +104,14 @@ class Metrics:
         # store
         self.store_symbols = g("store_symbols", "Symbols held in the store.")
         self.store_bytes = g("store_bytes", "Bytes of the store's buffers.")
+        # api
+        self.owner_describes = c(
+            "owner_describes",
+            "Group describes made to name the owner of a symbol held elsewhere (ok, error).",
+            ["result"],
+        )
+        for result in ("ok", "error"):
+            self.owner_describes.labels(result)
 
     def _counter(self, name: str, doc: str, labels: Sequence[str] = ()) -> Counter:
         return Counter(name, doc, labels, namespace=NS, registry=self.registry)
