@@ -181,6 +181,7 @@ def _monitor(settings: Settings, registry: CollectorRegistry, cache: ProxyCache)
         gc_stats,
         policy,
         interval_ms=settings.monitor.interval_ms,
+        declared_limit_bytes=settings.memory_limit_bytes,
     )
 
 
