@@ -101,9 +101,6 @@ class Metrics:
         self.cache_recompute_seconds = h(
             "cache_recompute_seconds", "Time to recompute one value.", ["trigger"], FAST_SECONDS
         )
-        # store
-        self.store_symbols = g("store_symbols", "Symbols held in the store.")
-        self.store_bytes = g("store_bytes", "Bytes of the store's buffers.")
         # api
         self.owner_describes = c(
             "owner_describes",
@@ -112,6 +109,9 @@ class Metrics:
         )
         for result in ("ok", "error"):
             self.owner_describes.labels(result)
+        # store
+        self.store_symbols = g("store_symbols", "Symbols held in the store.")
+        self.store_bytes = g("store_bytes", "Bytes of the store's buffers.")
 
     def _counter(self, name: str, doc: str, labels: Sequence[str] = ()) -> Counter:
         return Counter(name, doc, labels, namespace=NS, registry=self.registry)
