@@ -163,7 +163,7 @@ async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIter
         quiet_close_ms=settings.bars.quiet_close_ms,
         on_revoked=forget,
     )
-    ownership = Ownership(kafka.consumer, kafka.admin, k.group_id, k.ticks_topic)
+    ownership = Ownership(kafka.consumer, kafka.admin, k.group_id, k.ticks_topic, metrics)
     api = make_app(
         registry,
         store,
@@ -202,6 +202,7 @@ def _monitor(settings: Settings, registry: CollectorRegistry, cache: ProxyCache)
         gc_stats,
         policy,
         interval_ms=settings.monitor.interval_ms,
+        declared_limit_bytes=settings.memory_limit_bytes,
     )
 
 

@@ -153,6 +153,9 @@ class Settings(BaseSettings):
     cache: CacheSettings = CacheSettings()
     http: HttpSettings = HttpSettings()
     monitor: MonitorSettings = MonitorSettings()
+    # TICKSMITH_MEMORY_LIMIT_BYTES: the container's limit, as the k8s downward API
+    # gives it; the budget uses the smaller of it and the cgroup's (docs/memory.md)
+    memory_limit_bytes: Positive | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     toml_file: ClassVar[Path | None] = None

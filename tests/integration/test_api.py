@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 import aiohttp
 import numpy as np
@@ -90,6 +91,32 @@ async def both_assigned(*members: object) -> bool:
     return all(m.member.assigned and not m.member.warming_up for m in members)  # type: ignore[attr-defined]
 
 
+async def test_unknown_symbols_cost_the_coordinator_one_describe_however_many_arrive(
+    settings_factory: SettingsFactory, producer: AIOKafkaProducer, admin: AIOKafkaAdminClient
+) -> None:
+    settings = await settings_factory(partitions=2)
+    await send_all(
+        producer,
+        settings.kafka.ticks_topic,
+        encode_chunk(Market(symbol_names(2), seed=4).chunk(500)),
+    )
+    async with running(settings) as service:
+        await wait_for(lambda: caught_up(admin, settings), "offsets committed to the end")
+        base = f"http://127.0.0.1:{service.http_port}/v1/symbols"
+        async with aiohttp.ClientSession() as http:
+
+            async def status(symbol: str) -> int:
+                async with http.get(f"{base}/{symbol}/bars") as r:
+                    return r.status
+
+            statuses = await asyncio.gather(*(status(f"NOPE{i}") for i in range(300)))
+        _, metrics, _ = await get(f"http://127.0.0.1:{service.http_port}/metrics")
+
+    assert set(statuses) == {404}
+    assert 'ticksmith_owner_describes_total{result="ok"} 1.0' in metrics.decode()
+    assert 'ticksmith_owner_describes_total{result="error"} 0.0' in metrics.decode()
+
+
 async def test_the_api_honours_its_openapi_document(
     settings_factory: SettingsFactory,
     producer: AIOKafkaProducer,
@@ -122,3 +149,73 @@ async def test_the_api_honours_its_openapi_document(
         )
         out, _ = await asyncio.wait_for(proc.communicate(), 180)
     assert proc.returncode == 0, out.decode()[-4000:]
+
+
+HOSTILE_INTEGERS = ["²", "\u0663", "9" * 5_000, "-1", "1e3", "+5", " 5", "", "0x10", "1.5"]
+HOSTILE_TEXTS = ["", "S" * 256, "é" * 128]
+
+
+async def test_every_parameter_the_document_declares_refuses_malformed_values(
+    settings_factory: SettingsFactory, producer: AIOKafkaProducer, admin: AIOKafkaAdminClient
+) -> None:
+    """Values schemathesis does not try (it keeps to ASCII and small numbers),
+    sent to every parameter of every operation in the document the service serves."""
+    settings = await settings_factory(partitions=1)
+    await send_all(
+        producer,
+        settings.kafka.ticks_topic,
+        encode_chunk(Market(symbol_names(2), seed=9).chunk(500)),
+    )
+    async with running(settings) as service:
+        await wait_for(lambda: caught_up(admin, settings), "offsets committed to the end")
+        root = f"http://127.0.0.1:{service.http_port}"
+        document = json.loads((await get(f"{root}/openapi.json"))[1])
+        tried = [
+            (path, param["name"], await _refused(root, path, param, value))
+            for path, item in document["paths"].items()
+            for param in item["get"].get("parameters", [])
+            for value in _hostile(param)
+        ]
+    refused = {(path, name) for path, name, ok in tried if ok}
+    assert refused == {(path, name) for path, name, _ in tried}, [t for t in tried if not t[2]]
+    assert {name for _, name, _ in tried} == {"symbol", "interval", "limit", "after"}
+
+
+def _hostile(param: dict[str, object]) -> list[str]:
+    schema = param["schema"]
+    assert isinstance(schema, dict)
+    return HOSTILE_INTEGERS if schema["type"] == "integer" else HOSTILE_TEXTS
+
+
+async def _refused(root: str, path: str, param: dict[str, object], value: str) -> bool:
+    """Whether the service answers 400 with a JSON error naming the parameter."""
+    name = str(param["name"])
+    if param["in"] == "path":
+        url = root + path.replace("{" + name + "}", quote(value, safe=""))
+    else:
+        url = root + path.replace("{symbol}", "SYM0000") + "?" + urlencode({name: value})
+    status, body, kind = await get(url)
+    if path.count("/") > 2 and param["in"] == "path" and value == "":
+        return status == 404  # an empty path segment routes nowhere
+    json_error = kind.startswith("application/json") and name in json.loads(body)["error"]
+    return status == 400 and json_error
+
+
+async def test_a_client_walks_every_symbol_by_following_next(
+    settings_factory: SettingsFactory, producer: AIOKafkaProducer, admin: AIOKafkaAdminClient
+) -> None:
+    settings = await settings_factory(partitions=2)
+    names = symbol_names(25)
+    ticks = Market(names, seed=5).chunk(3_000)
+    await send_all(producer, settings.kafka.ticks_topic, encode_chunk(ticks))
+    async with running(settings) as service:
+        await wait_for(lambda: caught_up(admin, settings), "offsets committed to the end")
+        root, link, seen = f"http://127.0.0.1:{service.http_port}", "/v1/symbols?limit=7", []
+        while link is not None:
+            status, body, _ = await get(root + link)
+            assert status == 200
+            page = json.loads(body)
+            assert len(page["symbols"]) <= 7
+            seen += page["symbols"]
+            link = page["next"]
+    assert seen == sorted(names)

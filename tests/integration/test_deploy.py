@@ -445,6 +445,7 @@ def test_the_pod_configuration_loads_as_ticksmith_settings(
     settings = load_with_env(monkeypatch, env, config)
     assert settings.http.host == "0.0.0.0"
     assert settings.http.port == c["ports"][0]["containerPort"]
+    assert settings.memory_limit_bytes == quantity_bytes(c["resources"]["limits"]["memory"])
     security = settings.kafka.security
     assert security.sasl_username == secret["stringData"]["username"]
     assert security.sasl_password is None and security.sasl_password_file is not None

@@ -5,11 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 from ticksmith import __version__
+from ticksmith.api import pages
+from ticksmith.api.params import MAX_SYMBOL_BYTES
 
 ARROW = "application/vnd.apache.arrow.stream"
 
 _error = {"$ref": "#/components/schemas/Error"}
-_symbol = {"name": "symbol", "in": "path", "required": True, "schema": {"type": "string"}}
+# maxLength counts characters and the rule is bytes; the server checks the bytes
+_text = {"type": "string", "minLength": 1, "maxLength": MAX_SYMBOL_BYTES}
+_symbol = {
+    "name": "symbol",
+    "in": "path",
+    "required": True,
+    "description": f"1..{MAX_SYMBOL_BYTES} bytes of UTF-8.",
+    "schema": _text,
+}
+_bad = {
+    "description": "A malformed, unknown or repeated parameter; `error` says which.",
+    "content": {"application/json": {"schema": _error}},
+}
 
 
 def _interval(intervals_ms: tuple[int, ...]) -> dict[str, Any]:
@@ -30,6 +44,25 @@ _limit = {
     "schema": {"type": "integer", "minimum": 1, "maximum": 100000, "default": 100},
 }
 _number = {"type": "number", "nullable": True}
+_page_limit = {
+    "name": "limit",
+    "in": "query",
+    "required": False,
+    "description": "Symbols per page.",
+    "schema": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": pages.MAX_LIMIT,
+        "default": pages.DEFAULT_LIMIT,
+    },
+}
+_after = {
+    "name": "after",
+    "in": "query",
+    "required": False,
+    "description": "Cursor: the page starts after this symbol (the last of the page before).",
+    "schema": _text,
+}
 
 
 def _rows(extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -75,10 +108,7 @@ def _frame_op(summary: str, schema: str, intervals_ms: tuple[int, ...]) -> dict[
                     ARROW: {"schema": {"type": "string", "format": "binary"}},
                 },
             },
-            "400": {
-                "description": "Bad parameter.",
-                "content": {"application/json": {"schema": _error}},
-            },
+            "400": _bad,
             "404": {
                 "description": "Unknown symbol here; `owner` names the member that holds it.",
                 "content": {"application/json": {"schema": _error}},
@@ -122,16 +152,19 @@ def document(intervals_ms: tuple[int, ...]) -> dict[str, Any]:
             },
             "/v1/symbols": {
                 "get": {
-                    "summary": "Symbols held by this instance.",
+                    "summary": "Symbols held by this instance, a page at a time.",
+                    "description": "Sorted. Follow `next` until it is null to see them all.",
+                    "parameters": [_page_limit, _after],
                     "responses": {
                         "200": {
-                            "description": "Sorted symbols.",
+                            "description": "One page of sorted symbols.",
                             "content": {
                                 "application/json": {
                                     "schema": {"$ref": "#/components/schemas/Symbols"}
                                 }
                             },
-                        }
+                        },
+                        "400": _bad,
                     },
                 }
             },
@@ -162,8 +195,20 @@ def document(intervals_ms: tuple[int, ...]) -> dict[str, Any]:
                 },
                 "Symbols": {
                     "type": "object",
-                    "required": ["symbols"],
-                    "properties": {"symbols": {"type": "array", "items": {"type": "string"}}},
+                    "required": ["symbols", "next"],
+                    "properties": {
+                        "symbols": {
+                            "type": "array",
+                            "maxItems": pages.MAX_LIMIT,
+                            "items": {"type": "string"},
+                        },
+                        "next": {
+                            "type": "string",
+                            "nullable": True,
+                            "description": "Path and query of the next page; null on the last.",
+                        },
+                    },
+                    "additionalProperties": False,
                 },
                 "Bars": _rows(),
                 "Indicators": _rows({"type": "number", "nullable": True}),

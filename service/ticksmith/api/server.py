@@ -4,25 +4,34 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 import pyarrow as pa
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from ticksmith.api import pages, params
 from ticksmith.api.openapi import ARROW, document
+from ticksmith.api.params import BadParameter
 from ticksmith.cache.proxy_cache import Key, ProxyCache
 from ticksmith.cache.sources import UnknownSymbol
-from ticksmith.store.store import Store
 
 Owner = Callable[[str], Awaitable[dict[str, Any] | None]]
-MAX_LIMIT = 100_000
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_LIMIT = 100_000  # rows of a frame
+DEFAULT_LIMIT = 100
+
+
+class Symbols(Protocol):
+    """What the API reads from the store: the sorted symbols held here."""
+
+    def symbols(self) -> list[str]: ...
 
 
 def make_app(
     registry: CollectorRegistry,
-    store: Store,
+    store: Symbols,
     cache: ProxyCache,
     intervals_ms: tuple[int, ...],
     ready: Callable[[], bool],
@@ -43,13 +52,20 @@ def make_app(
     async def openapi(_: web.Request) -> web.Response:
         return web.json_response(document(intervals_ms))
 
-    async def symbols(_: web.Request) -> web.Response:
-        return web.json_response({"symbols": store.symbols()})
+    async def symbols(request: web.Request) -> web.Response:
+        query = params.only(request.query, ("limit", "after"))
+        limit = params.integer(query, "limit", 1, pages.MAX_LIMIT, pages.DEFAULT_LIMIT)
+        after = params.symbol(query["after"], "after") if "after" in query else None
+        chosen, link = pages.page(store.symbols(), after, limit)
+        return web.json_response({"symbols": chosen, "next": link})
 
     def frame_route(kind: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handler(request: web.Request) -> web.Response:
-            key = Key(request.match_info["symbol"], kind, _interval(request, intervals_ms))
-            limit = _limit(request)
+            query = params.only(request.query, ("interval", "limit"))
+            symbol = params.symbol(request.match_info["symbol"])
+            interval = params.one_of(query, "interval", intervals_ms)
+            limit = params.integer(query, "limit", 1, MAX_LIMIT, DEFAULT_LIMIT)
+            key = Key(symbol, kind, interval)
             try:
                 with cache.pin(key) as frame:  # serialise from a strong reference
                     rows = frame.tail(limit).reset_index()
@@ -59,7 +75,7 @@ def make_app(
 
         return handler
 
-    app = web.Application()
+    app = web.Application(middlewares=[_bad_parameters])
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -70,20 +86,13 @@ def make_app(
     return app
 
 
-def _interval(request: web.Request, intervals_ms: tuple[int, ...]) -> int:
-    raw = request.query.get("interval")
-    if raw is None:
-        return intervals_ms[0]
-    if not raw.isdigit() or int(raw) not in intervals_ms:
-        raise _error(web.HTTPBadRequest, f"interval must be one of {list(intervals_ms)} (ms)")
-    return int(raw)
-
-
-def _limit(request: web.Request) -> int:
-    raw = request.query.get("limit", "100")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise _error(web.HTTPBadRequest, f"limit must be an integer in 1..{MAX_LIMIT}")
-    return int(raw)
+@web.middleware
+async def _bad_parameters(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A malformed parameter anywhere is a 400 with a JSON error naming it."""
+    try:
+        return await handler(request)
+    except BadParameter as exc:
+        raise _error(web.HTTPBadRequest, str(exc)) from None
 
 
 async def _unknown(symbol: str, owner: Owner) -> web.HTTPException:

@@ -1,7 +1,9 @@
-"""The memory monitor: sample RSS, cgroup v2 and PSI; judge the pressure; evict.
+"""The memory monitor: sample RSS, the memory cgroup (v1 or v2) and PSI; judge the
+pressure; evict.
 
-:class:`MemoryProbe` reads the kernel's files (every one may be absent: no cgroup
-v2, no limit, no PSI). :class:`Monitor` samples every ``interval_ms`` on the event
+:class:`MemoryProbe` reads the kernel's files (every one may be absent: no memory
+cgroup, no limit, no PSI; :mod:`ticksmith.monitor.cgroup` finds the cgroup).
+:class:`Monitor` samples every ``interval_ms`` on the event
 loop, decides with :mod:`ticksmith.monitor.pressure`, acts on the cache and
 exports the figures. A sample that fails (a file that exists but cannot be read
 or parsed) stops the monitor; the failure is logged at once and re-raised by
@@ -11,17 +13,16 @@ or parsed) stops the monitor; the failure is logged at once and re-raised by
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
 import psutil
 
+from ticksmith.monitor.cgroup import PROC, V1_UNLIMITED_BYTES, Cgroup, find_cgroup, read_text
 from ticksmith.monitor.gc_stats import GCStats
 from ticksmith.monitor.memory_metrics import MemoryMetrics
 from ticksmith.monitor.pressure import (
@@ -38,37 +39,7 @@ from ticksmith.monitor.pressure import (
 
 log = logging.getLogger(__name__)
 
-PROC = Path("/proc")
 SYSTEM_PSI = PROC / "pressure" / "memory"
-_ABSENT = {errno.ENOENT, errno.ENODEV, errno.EOPNOTSUPP}  # EOPNOTSUPP: PSI off at boot
-
-
-@dataclass(frozen=True, slots=True)
-class Cgroup:
-    """A cgroup v2 directory and the mount it lives under."""
-
-    mount: Path
-    path: Path
-
-    def lineage(self) -> list[Path]:
-        """This cgroup and its ancestors up to the mount: a limit may be set on any."""
-        dirs = [self.path]
-        while dirs[-1] != self.mount and dirs[-1].parent != dirs[-1]:
-            dirs.append(dirs[-1].parent)
-        return dirs
-
-
-def find_cgroup(proc: Path = PROC) -> Cgroup | None:
-    """The process's cgroup v2 from /proc/self/cgroup and /proc/self/mountinfo."""
-    relative = _unified_path(_read_text(proc / "self" / "cgroup"))
-    mount = _cgroup2_mount(_read_text(proc / "self" / "mountinfo"))
-    if relative is None or mount is None:
-        return None
-    root, point = mount
-    if root != "/" and (relative == root or relative.startswith(root + "/")):
-        relative = relative[len(root) :]  # a mount of a subtree starts at its own root
-    path = point / relative.lstrip("/")
-    return Cgroup(point, path) if path.is_dir() else None
 
 
 def parse_psi(text: str) -> tuple[float | None, float | None]:
@@ -94,57 +65,65 @@ class MemoryProbe:
         cgroup: Cgroup | None,
         statm: Path = PROC / "self" / "statm",
         system_psi: Path = SYSTEM_PSI,
+        unified: Cgroup | None = None,
     ) -> None:
         self.cgroup = cgroup
         self._statm = statm
         self._page_size = os.sysconf("SC_PAGE_SIZE")
         self._lineage = cgroup.lineage() if cgroup else []
-        self._psi = (
-            cgroup.path / "memory.pressure"
-            if cgroup and (cgroup.path / "memory.pressure").exists()
-            else system_psi
-        )
+        # PSI is a v2 file: the memory cgroup's, else (hybrid host) the unified cgroup's
+        candidates = [c.path / "memory.pressure" for c in (cgroup, unified) if c is not None]
+        self._psi = next((p for p in candidates if p.exists()), system_psi)
 
     @classmethod
     def discover(cls, proc: Path = PROC) -> MemoryProbe:
-        return cls(find_cgroup(proc), proc / "self" / "statm", proc / "pressure" / "memory")
+        cgroup = find_cgroup(proc)
+        log.info("memory cgroup: %s", cgroup or "none found, so no cgroup figures")
+        statm, psi = proc / "self" / "statm", proc / "pressure" / "memory"
+        return cls(cgroup, statm, psi, unified=find_cgroup(proc, version=2))
 
     @property
     def psi_path(self) -> Path:
         return self._psi
 
     def sample(self) -> MemorySample:
-        current = self._cgroup_bytes("memory.current")
-        psi = _read_text(self._psi)
+        current = self._cgroup_bytes()
+        stat = read_text(self.cgroup.path / "memory.stat") if self.cgroup else None
+        psi = read_text(self._psi)
         some, full = parse_psi(psi) if psi is not None else (None, None)
         return MemorySample(
             rss_bytes=self._rss_bytes(),
             cgroup_current_bytes=current,
-            cgroup_working_set_bytes=self._working_set(current),
-            cgroup_max_bytes=self._limit_bytes(),
+            cgroup_working_set_bytes=self._working_set(current, stat),
+            cgroup_max_bytes=self._limit_bytes(stat),
             psi_some_avg10=some,
             psi_full_avg10=full,
         )
 
     def _rss_bytes(self) -> int:
-        statm = _read_text(self._statm)
+        statm = read_text(self._statm)
         if statm is None:  # not Linux
             return int(psutil.Process().memory_info().rss)
         return int(statm.split()[1]) * self._page_size
 
-    def _cgroup_bytes(self, name: str) -> int | None:
-        return _read_bytes(self.cgroup.path / name) if self.cgroup else None
+    def _cgroup_bytes(self) -> int | None:
+        return _read_bytes(self.cgroup.path / self.cgroup.files.current) if self.cgroup else None
 
-    def _working_set(self, current: int | None) -> int | None:
-        stat = _read_text(self.cgroup.path / "memory.stat") if self.cgroup else None
-        if current is None or stat is None:
+    def _working_set(self, current: int | None, stat: str | None) -> int | None:
+        if current is None or stat is None or self.cgroup is None:
             return current
-        match = re.search(r"^inactive_file (\d+)$", stat, re.MULTILINE)
-        return max(0, current - int(match[1])) if match else current
+        inactive = _stat_value(stat, self.cgroup.files.inactive_file)
+        return max(0, current - inactive) if inactive is not None else current
 
-    def _limit_bytes(self) -> int | None:
-        limits = [_read_bytes(d / "memory.max") for d in self._lineage]
-        return min((n for n in limits if n is not None), default=None)
+    def _limit_bytes(self, stat: str | None) -> int | None:
+        """The smallest limit up the tree; None when each says "no limit" or is absent."""
+        if self.cgroup is None:
+            return None
+        files = self.cgroup.files
+        limits = [_read_bytes(d / files.limit) for d in self._lineage]
+        if stat is not None and files.effective_limit:  # v1: ancestors past the mount too
+            limits.append(_stat_value(stat, (files.effective_limit,)))
+        return min((n for n in limits if n is not None and n < V1_UNLIMITED_BYTES), default=None)
 
 
 class MonitorFailed(RuntimeError):
@@ -163,12 +142,14 @@ class Monitor:
         policy: PressurePolicy,
         interval_ms: int = 1_000,
         host_bytes: int | None = None,
+        declared_limit_bytes: int | None = None,
     ) -> None:
         if interval_ms <= 0:
             raise ValueError(f"interval_ms must be > 0, got {interval_ms}")
         self._probe, self._cache, self._metrics = probe, cache, metrics
         self._gc_stats, self._policy, self._interval_s = gc_stats, policy, interval_ms / 1000
         self._host_bytes = host_bytes or int(psutil.virtual_memory().total)
+        self._declared_bytes = declared_limit_bytes  # TICKSMITH_MEMORY_LIMIT_BYTES
         self._task: asyncio.Task[None] | None = None
         self.level = Level.NONE
         self.last: Pressure | None = None
@@ -177,7 +158,9 @@ class Monitor:
     def step(self) -> Pressure:
         """One sample: measure, decide, act, export."""
         sample = self._probe.sample()
-        self.budget = resolve_budget(self._policy, sample.cgroup_max_bytes, self._host_bytes)
+        self.budget = resolve_budget(
+            self._policy, sample.cgroup_max_bytes, self._host_bytes, self._declared_bytes
+        )
         pressure = assess(sample, self.budget, self._policy)
         evicted = relieve(pressure, self.level, self._cache, self._policy)
         self._metrics.record(sample, self.budget, pressure, evicted)
@@ -278,40 +261,18 @@ def _log_transition(
     )
 
 
-def _read_text(path: Path) -> str | None:
-    """The file's text, or None if it (or PSI support) is absent; other errors raise."""
-    try:
-        return path.read_text()
-    except OSError as exc:
-        if exc.errno in _ABSENT:
-            return None
-        raise
-
-
 def _read_bytes(path: Path) -> int | None:
     """A cgroup byte count; None for an absent file or "max" (no limit)."""
-    text = _read_text(path)
+    text = read_text(path)
     if text is None or text.strip() == "max":
         return None
     return int(text)
 
 
-def _unified_path(text: str | None) -> str | None:
-    for line in (text or "").splitlines():
-        if line.startswith("0::"):
-            return line[3:].strip()
+def _stat_value(stat: str, keys: tuple[str, ...]) -> int | None:
+    """The value of the first of `keys` that memory.stat has."""
+    for key in keys:
+        match = re.search(rf"^{key} (\d+)$", stat, re.MULTILINE)
+        if match:
+            return int(match[1])
     return None
-
-
-def _cgroup2_mount(text: str | None) -> tuple[str, Path] | None:
-    """(root within the hierarchy, mount point) of the first cgroup2 mount."""
-    for line in (text or "").splitlines():
-        before, _, after = line.partition(" - ")
-        fields = before.split()
-        if after.split()[:1] == ["cgroup2"] and len(fields) >= 5:
-            return _unescape(fields[3]), Path(_unescape(fields[4]))
-    return None
-
-
-def _unescape(field: str) -> str:
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), field)

@@ -29,26 +29,28 @@ class MemoryMetrics:
     def __init__(self, registry: CollectorRegistry, gc_stats: GCStats) -> None:
         self.budget_bytes = Gauge(
             "memory_budget_bytes",
-            "Memory budget the process RSS is held to (configured, or a fraction of "
-            "the cgroup limit or of host memory).",
+            "Memory budget the process RSS is held to (configured, or a fraction of the "
+            "smallest of the cgroup limit, TICKSMITH_MEMORY_LIMIT_BYTES and host memory).",
             namespace=NS,
             registry=registry,
         )
         self.cgroup_current_bytes = Gauge(
             "cgroup_memory_current_bytes",
-            "cgroup v2 memory.current of the process's cgroup, page cache included.",
+            "memory.current (v2) or memory.usage_in_bytes (v1) of the process's memory "
+            "cgroup, page cache included.",
             namespace=NS,
             registry=registry,
         )
         self.cgroup_working_set_bytes = Gauge(
             "cgroup_memory_working_set_bytes",
-            "memory.current minus inactive file cache: what is compared with memory.max.",
+            "cgroup memory in use minus inactive file cache: what is compared with the limit.",
             namespace=NS,
             registry=registry,
         )
         self.cgroup_max_bytes = Gauge(
             "cgroup_memory_max_bytes",
-            "Smallest cgroup v2 memory.max from the process's cgroup up; NaN if none.",
+            "Smallest cgroup limit (v2 memory.max, v1 memory.limit_in_bytes) from the "
+            "process's cgroup up; NaN if none.",
             namespace=NS,
             registry=registry,
         )

@@ -110,6 +110,14 @@ class Metrics:
         self.cache_recompute_seconds = h(
             "cache_recompute_seconds", "Time to recompute one value.", ["trigger"], FAST_SECONDS
         )
+        # api
+        self.owner_describes = c(
+            "owner_describes",
+            "Group describes made to name the owner of a symbol held elsewhere (ok, error).",
+            ["result"],
+        )
+        for result in ("ok", "error"):
+            self.owner_describes.labels(result)
         # store
         self.store_symbols = g("store_symbols", "Symbols held in the store.")
         self.store_bytes = g("store_bytes", "Bytes of the store's buffers.")

@@ -26,7 +26,7 @@ class Level(IntEnum):
     HARD = 2
 
 
-BudgetSource = Literal["configured", "cgroup", "host"]
+BudgetSource = Literal["configured", "cgroup", "environment", "host"]
 Signal = Literal["", "rss", "cgroup", "psi_some", "psi_full"]
 
 
@@ -37,17 +37,17 @@ class MemorySample:
     rss_bytes: int
     cgroup_current_bytes: int | None = None
     cgroup_working_set_bytes: int | None = None  # current minus inactive file cache
-    cgroup_max_bytes: int | None = None  # None: no cgroup v2, or no limit ("max")
+    cgroup_max_bytes: int | None = None  # None: no memory cgroup, or no limit
     psi_some_avg10: float | None = None  # share of the last 10 s, 0..1
     psi_full_avg10: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class PressurePolicy:
-    """Budget and thresholds; ratios are of the budget (RSS) or of memory.max (cgroup).
+    """Budget and thresholds; ratios are of the budget (RSS) or of the cgroup limit.
 
-    `budget_bytes` 0 means "budget_fraction of the cgroup limit, or of host memory
-    when there is no limit". A PSI threshold of 0 turns that signal off.
+    `budget_bytes` 0 means "budget_fraction of the smallest memory limit that
+    applies" (see :func:`resolve_budget`). A PSI threshold of 0 turns that signal off.
     """
 
     budget_bytes: int = 0
@@ -87,13 +87,24 @@ class Pressure:
     excess_bytes: int  # usage above the relief target (relief_ratio), never negative
 
 
-def resolve_budget(policy: PressurePolicy, cgroup_max_bytes: int | None, host_bytes: int) -> Budget:
-    """The configured budget, else a fraction of the cgroup limit, else of host memory."""
+def resolve_budget(
+    policy: PressurePolicy,
+    cgroup_max_bytes: int | None,
+    host_bytes: int,
+    declared_bytes: int | None = None,
+) -> Budget:
+    """The configured budget; else `budget_fraction` of the smallest limit that
+    applies: the cgroup's, the one declared in the environment
+    (TICKSMITH_MEMORY_LIMIT_BYTES), host memory. On a tie the cgroup names it."""
     if policy.budget_bytes > 0:
         return Budget(policy.budget_bytes, "configured")
-    if cgroup_max_bytes is not None:
-        return Budget(int(cgroup_max_bytes * policy.budget_fraction), "cgroup")
-    return Budget(int(host_bytes * policy.budget_fraction), "host")
+    limits: list[tuple[int | None, BudgetSource]] = [
+        (cgroup_max_bytes, "cgroup"),
+        (declared_bytes, "environment"),
+        (host_bytes, "host"),
+    ]
+    limit, source = min(((n, s) for n, s in limits if n is not None), key=lambda p: p[0])
+    return Budget(int(limit * policy.budget_fraction), source)
 
 
 def assess(sample: MemorySample, budget: Budget, policy: PressurePolicy) -> Pressure:

@@ -13,7 +13,8 @@ MiB = 1024 * 1024
 
 @dataclass
 class FakeKernel:
-    """A /proc and a cgroup2 mount under tmp_path; write only the files a test needs."""
+    """A /proc and cgroup mounts (v2, or v1's memory hierarchy) under tmp_path;
+    write only the files a test needs."""
 
     root: Path
 
@@ -33,7 +34,7 @@ class FakeKernel:
     def place(self, cgroup_path: str, mount_root: str = "/") -> Path:
         """Put the process in `cgroup_path` (as /proc/self/cgroup says) and return its dir."""
         self.write(self.proc / "self" / "cgroup", f"0::{cgroup_path}\n")
-        mount = str(self.mount).replace(" ", "\\040")
+        mount = _escaped(self.mount)
         self.write(
             self.proc / "self" / "mountinfo",
             "22 1 0:21 / / rw,relatime - ext4 /dev/root rw\n"
@@ -44,8 +45,39 @@ class FakeKernel:
         directory.mkdir(parents=True, exist_ok=True)
         return directory
 
+    @property
+    def v1_mount(self) -> Path:
+        return self.root / "sys" / "fs" / "cgroup" / "memory"
+
+    def place_v1(self, cgroup_path: str, mount_root: str = "/", unified: str | None = None) -> Path:
+        """Put the process in `cgroup_path` of a v1 memory hierarchy and return its dir.
+        With `unified`, the host is "hybrid": a cgroup2 mount too, without memory."""
+        lines = ["9:name=systemd:/", "5:devices:/", f"4:cpuacct,memory:{cgroup_path}"]
+        mounts = [
+            "22 1 0:21 / / rw,relatime - ext4 /dev/root rw",
+            f"31 22 0:28 / {_escaped(self.mount)} rw - tmpfs tmpfs rw,mode=755",
+            f"32 31 0:29 / {_escaped(self.mount / 'cpu')} rw - cgroup cgroup rw,cpu",
+            f"35 31 0:32 {mount_root} {_escaped(self.v1_mount)} rw - cgroup cgroup rw,memory",
+        ]
+        if unified is not None:
+            lines.append(f"0::{unified}")
+            mounts.append(
+                f"41 31 0:38 / {_escaped(self.mount / 'unified')} rw - cgroup2 cgroup2 rw"
+            )
+            (self.mount / "unified" / unified.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        self.write(self.proc / "self" / "cgroup", "\n".join(lines) + "\n")
+        self.write(self.proc / "self" / "mountinfo", "\n".join(mounts) + "\n")
+        relative = cgroup_path[len(mount_root) :] if mount_root != "/" else cgroup_path
+        directory = self.v1_mount / relative.lstrip("/")
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory
+
     def statm(self, resident_pages: int) -> Path:
         return self.write(self.proc / "self" / "statm", f"9000 {resident_pages} 300 5 0 120 0\n")
+
+
+def _escaped(path: Path) -> str:
+    return str(path).replace(" ", "\\040")  # as mountinfo writes a space
 
 
 def psi(some: float, full: float) -> str:

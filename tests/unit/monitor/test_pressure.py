@@ -43,6 +43,27 @@ def test_without_budget_or_limit_it_is_a_fraction_of_host_memory() -> None:
     assert resolve_budget(POLICY, None, 10_000 * MiB) == Budget(8000 * MiB, "host")
 
 
+def test_the_declared_limit_counts_when_the_cgroup_has_none() -> None:
+    budget = resolve_budget(POLICY, None, 64_000 * MiB, declared_bytes=1000 * MiB)
+    assert budget == Budget(800 * MiB, "environment")
+
+
+def test_of_the_cgroup_and_the_declared_limit_the_smaller_binds() -> None:
+    assert resolve_budget(POLICY, 2000 * MiB, 64_000 * MiB, 1000 * MiB).source == "environment"
+    assert resolve_budget(POLICY, 1000 * MiB, 64_000 * MiB, 2000 * MiB).source == "cgroup"
+    assert resolve_budget(POLICY, 1000 * MiB, 64_000 * MiB, 1000 * MiB).source == "cgroup"
+
+
+def test_a_configured_budget_wins_over_the_declared_limit() -> None:
+    policy = PressurePolicy(budget_bytes=300 * MiB)
+    assert resolve_budget(policy, None, 64_000 * MiB, 2000 * MiB) == Budget(300 * MiB, "configured")
+
+
+def test_no_limit_above_host_memory_raises_the_budget_past_it() -> None:
+    budget = resolve_budget(POLICY, 128_000 * MiB, 10_000 * MiB, 256_000 * MiB)
+    assert budget == Budget(8000 * MiB, "host")
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
