@@ -20,7 +20,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from tests.integration.conftest import read_all, scrape, wait_for
 from tests.integration.streams import caught_up, published, running, send_tracked
 from tests.oracle import BAR_COLUMNS, assert_bars_equal, offline_bars
-from ticksmith.config import BarSettings, Settings, StoreSettings
+from ticksmith.app import Service
+from ticksmith.config import BarSettings, IngestSettings, Settings, StoreSettings
 from ticksmith.produce.market import Market, symbol_names
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]
@@ -177,3 +178,43 @@ async def test_new_symbols_beyond_the_limit_are_dead_lettered_and_the_rest_is_ex
     assert reasons == ["symbol_limit"] * refused.sum()
     expected = offline_bars(ticks[~refused], INTERVAL_NS)
     assert_bars_equal(await all_published(settings, expected), expected[BAR_COLUMNS])
+
+
+async def test_a_symbol_first_seen_live_after_a_partial_replay_publishes_no_partial_bar(
+    settings_factory: SettingsFactory, producer: AIOKafkaProducer, admin: AIOKafkaAdminClient
+) -> None:
+    """X's first tick (offset 0) is before the replay, its second arrives live in the
+    same bar: that bar is partial to this member, and must not be published."""
+    settings = (await settings_factory(partitions=1)).model_copy(
+        update={"ingest": IngestSettings(replay_lookback_records=20)}
+    )
+    k = settings.kafka
+    s = 1_000_000_000
+    base = 1_732_459_200 * s
+    before = [("X", base + s // 10)] + [("Y", base + s // 5 + i * 10_000_000) for i in range(50)]
+    sent = [await send_tracked(producer, k.ticks_topic, tick_frame(before))]
+    await commit_past_the_end(settings, 40)  # a previous owner committed up to 40
+    async with running(settings) as service:
+        await wait_for(lambda: went_live(service), "the replay to end")
+        after = [("X", base + s - 1), ("X", base + 3 * s // 2), ("Y", base + 8 * s // 5)]
+        after += [("X", base + 2 * s + 1), ("Y", base + 2 * s + 2)]
+        sent.append(await send_tracked(producer, k.ticks_topic, tick_frame(after)))
+        await wait_for(lambda: caught_up(admin, settings), "the member to catch up", 60)
+        metrics = await scrape(service.http_port)
+    expected = offline_bars(pd.concat(sent, ignore_index=True), INTERVAL_NS)
+    bars = await all_published(settings, expected.loc[expected.index.get_level_values(1) > base])
+    assert list(bars.index) == [("X", base + s), ("Y", base + s)]  # [base, base+1s) dropped
+    assert_bars_equal(bars, expected.loc[bars.index])
+    assert metrics["ticksmith_partial_bars_dropped_total"] == 2
+
+
+async def went_live(service: Service) -> bool:
+    return bool(service.member.assigned) and not service.member.warming_up
+
+
+def tick_frame(ticks: list[tuple[str, int]]) -> pd.DataFrame:
+    symbol, ts = zip(*ticks, strict=True)
+    n = len(ticks)
+    return pd.DataFrame(
+        {"symbol": symbol, "ts": ts, "price": [100.0 + i for i in range(n)], "size": [1.0] * n}
+    ).assign(side="B")
