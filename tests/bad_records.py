@@ -50,6 +50,9 @@ BAD: list[tuple[bytes, bytes, str]] = [
     (b"AAA", _json(ts=NOW_NS + 86_400 * 10**9), "bad_timestamp"),
     (b"AAA", _json(ts=10**30), "bad_timestamp"),
     (b"BBB", _json(), "key_mismatch"),
+    (b"", _json(symbol=""), "bad_symbol"),  # empty symbol, and a key to match
+    (b"S" * 256, _json(symbol="S" * 256), "bad_symbol"),  # over 255 bytes
+    (b"AAA" * 300, _json(), "key_mismatch"),  # a key no symbol can match
     (b"AAA", b" " * 2_000, "too_large"),
     (b"AAA", _binary(price=float("nan")), "bad_price"),
     (b"AAA", _binary(price=float("inf")), "bad_price"),
@@ -61,11 +64,13 @@ BAD: list[tuple[bytes, bytes, str]] = [
     (b"AAA", _binary()[:4], "truncated"),
     (b"AAA", _binary() + b"\0", "bad_length"),
     (b"BBB", _binary(), "key_mismatch"),
+    (b"A" * 16_384, _binary(), "key_mismatch"),  # over-long keys are cut off cheaply
     (
         b"\xff\xfe",
         bytes((1, 2)) + b"\xff\xfe" + binary_codec.encode("A", _ticks())[3:],
         "bad_symbol",
     ),
+    (b"", bytes((1, 0)) + binary_codec.encode("A", _ticks())[3:], "bad_symbol"),
 ]
 MAX_RECORD_BYTES = 1_000
 

@@ -80,3 +80,23 @@ def test_binary_records_carry_their_offsets_for_each_tick() -> None:
     decoded = decode(records, 1 << 20, SKEW_MS)
     assert decoded.ticks.offset.tolist() == [100, 101, 101, 102, 102, 102]
     assert set(decoded.ticks.partition.tolist()) == {3}
+
+
+def _fastest_decode_s(records: list[RawRecord]) -> float:
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        decode(records, 1 << 20, SKEW_MS)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def test_an_over_long_key_costs_no_more_than_a_short_one() -> None:
+    """The key table was sized by the longest key: one 64 KiB key among 1,000 binary
+    records cost ~100 times a normal fetch. Keys over 255 bytes can match no symbol."""
+    ticks = Market(symbol_names(20), seed=4, start_ns=time.time_ns()).chunk(1_000)
+    records = raw(encode_chunk(ticks, "binary"))
+    long_key = [*records[:-1], RawRecord(0, 999, b"K" * 65_536, records[-1].value)]
+    decoded = decode(long_key, 1 << 20, SKEW_MS)
+    assert [(r.index, r.reason) for r in decoded.rejected] == [(999, "key_mismatch")]
+    assert _fastest_decode_s(long_key) < 3 * _fastest_decode_s(records) + 0.002

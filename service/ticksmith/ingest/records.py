@@ -35,6 +35,7 @@ class RawRecord:
     value: bytes | None
 
 
+MAX_SYMBOL_BYTES = 255  # a symbol is 1..255 bytes of UTF-8, in every format
 PAD = bytes(32)  # joined values end with this, so fixed-size reads past the end are safe
 
 
