@@ -100,3 +100,37 @@ def test_an_over_long_key_costs_no_more_than_a_short_one() -> None:
     decoded = decode(long_key, 1 << 20, SKEW_MS)
     assert [(r.index, r.reason) for r in decoded.rejected] == [(999, "key_mismatch")]
     assert _fastest_decode_s(long_key) < 3 * _fastest_decode_s(records) + 0.002
+
+
+def _stamped(ts_ns: int, record_ms: int) -> RawRecord:
+    value = b'{"symbol":"A","ts":%d,"price":1.5,"size":1,"side":"B"}' % ts_ns
+    return RawRecord(0, 0, b"A", value, timestamp=record_ms)
+
+
+def test_future_skew_is_measured_from_the_records_own_timestamp(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A replay decides as live did: the wall clock at decode time plays no part."""
+    hour_ms = 3_600_000
+    produced_ms = 1_700_000_000_000  # Nov 2023
+    ahead = _stamped((produced_ms + 2 * hour_ms) * 10**6, produced_ms)
+    within = _stamped((produced_ms + hour_ms // 2) * 10**6, produced_ms)
+    for now_ns in (produced_ms * 10**6, time.time_ns(), (produced_ms + 10 * hour_ms) * 10**6):
+        monkeypatch.setattr(time, "time_ns", lambda now=now_ns: now)
+        decoded = decode([ahead, within], 1 << 20, hour_ms)
+        assert [(r.index, r.reason) for r in decoded.rejected] == [(0, "bad_timestamp")]
+        assert decoded.ticks.ts_ns.tolist() == [(produced_ms + hour_ms // 2) * 10**6]
+
+
+def test_a_record_without_a_timestamp_is_measured_from_the_wall_clock() -> None:
+    now_ms = time.time_ns() // 1_000_000
+    records = [_stamped((now_ms + 7_200_000) * 10**6, -1), _stamped(now_ms * 10**6, -1)]
+    decoded = decode(records, 1 << 20, 3_600_000)
+    assert [(r.index, r.reason) for r in decoded.rejected] == [(0, "bad_timestamp")]
+
+
+def test_an_absurd_record_timestamp_is_no_overflow() -> None:
+    ts_ns = 2**62
+    records = [_stamped(ts_ns, 2**62), _stamped(ts_ns, 2**63 - 1)]
+    decoded = decode(records, 1 << 20, 2**40)
+    assert decoded.ticks.ts_ns.tolist() == [ts_ns, ts_ns]

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ticksmith.ingest import binary_codec, json_codec
-from ticksmith.ingest.checks import check
+from ticksmith.ingest.checks import check, latest_allowed_ns
 from ticksmith.ingest.records import PAD, Columns, RecordLike, Rejected, Values
 from ticksmith.ticks import TickBatch
 
@@ -66,7 +66,7 @@ def decode(
     cols = Columns.concat(parts) if len(parts) > 1 else parts[0] if parts else Columns.empty()
     if len(parts) > 1:
         cols = cols.take(np.argsort(cols.record, kind="stable"))
-    cols, failed = _drop_failed(cols, max_future_skew_ms)
+    cols, failed = _drop_failed(cols, records, max_future_skew_ms)
     rejected += failed
     if len(rejected) > 1:
         rejected.sort(key=lambda r: r.index)
@@ -88,9 +88,13 @@ def _values(
     return values, keys, length  # type: ignore[return-value]
 
 
-def _drop_failed(cols: Columns, max_future_skew_ms: int) -> tuple[Columns, list[Rejected]]:
+def _drop_failed(
+    cols: Columns, records: Sequence[RecordLike], max_future_skew_ms: int
+) -> tuple[Columns, list[Rejected]]:
     """Remove failing ticks; one Rejected per record, naming its first failure."""
-    failed = check(cols, max_future_skew_ms)
+    if not len(cols.record):
+        return cols, []
+    failed = check(cols, latest_allowed_ns(records, max_future_skew_ms)[cols.record])
     if not failed:
         return cols, []
     starts = np.searchsorted(cols.record, cols.record)  # first tick of each tick's record
