@@ -134,3 +134,13 @@ def test_an_absurd_record_timestamp_is_no_overflow() -> None:
     records = [_stamped(ts_ns, 2**62), _stamped(ts_ns, 2**63 - 1)]
     decoded = decode(records, 1 << 20, 2**40)
     assert decoded.ticks.ts_ns.tolist() == [ts_ns, ts_ns]
+
+
+def test_the_event_time_floor_is_a_setting() -> None:
+    ts_1995 = 788_918_400 * 10**9
+    records = [_stamped(ts_1995, -1), _stamped(ts_1995 - 1, -1)]
+    default = decode(records, 1 << 20, SKEW_MS)
+    assert [r.reason for r in default.rejected] == ["bad_timestamp", "bad_timestamp"]
+    historic = decode(records, 1 << 20, SKEW_MS, min_event_time_ns=ts_1995)
+    assert [(r.index, r.reason) for r in historic.rejected] == [(1, "bad_timestamp")]
+    assert historic.ticks.ts_ns.tolist() == [ts_1995]

@@ -9,7 +9,7 @@ Reason = Literal[
     "bad_price",  # NaN, infinite or not positive
     "bad_size",  # NaN, infinite or negative
     "bad_side",  # neither "B" nor "S"
-    "bad_timestamp",  # before 2000-01-01, or over max_future_skew_ms past the record's timestamp
+    "bad_timestamp",  # before min_event_time, or max_future_skew_ms past the record's timestamp
     "key_mismatch",  # record key is not the tick's symbol (a key over 255 bytes never is)
     "too_large",  # record over ingest.max_record_bytes
     "unknown_version",  # binary record with a version byte this build does not know
