@@ -144,3 +144,40 @@ def test_the_event_time_floor_is_a_setting() -> None:
     historic = decode(records, 1 << 20, SKEW_MS, min_event_time_ns=ts_1995)
     assert [(r.index, r.reason) for r in historic.rejected] == [(1, "bad_timestamp")]
     assert historic.ticks.ts_ns.tolist() == [ts_1995]
+
+
+def _json_tick(symbol: str, ts_ns: int) -> bytes:
+    return b'{"symbol":"%s","ts":%d,"price":1.5,"size":1,"side":"B"}' % (symbol.encode(), ts_ns)
+
+
+@pytest.mark.parametrize("value", [b"", b" ", b"\n\t", None])
+def test_a_lone_empty_json_record_is_rejected_not_lost(value: bytes | None) -> None:
+    """Found by the fuzzer: alone, "[" + b"" + "]" parsed as no ticks at all."""
+    decoded = decode([RawRecord(0, 7, b"A", value)], 1 << 20, SKEW_MS)
+    assert [(r.index, r.reason) for r in decoded.rejected] == [(0, "invalid_json")]
+    assert len(decoded.ticks) == 0 and len(decoded.ticks.offset) == 0
+
+
+def test_json_records_cannot_borrow_each_others_ticks() -> None:
+    """Found by the fuzzer: the values were parsed as one joined list, so a record of two
+    comma-joined ticks raised (a crash-loop), and one whose string ran on into the
+    next record merged the two; with a blank record to even the count, ticks moved
+    to a neighbour's offset."""
+    now = time.time_ns()
+    two = _json_tick("A", now) + b"," + _json_tick("B", now)
+    halves = (b'{"symbol":"A}', b'{","ts":%d,"price":1.5,"size":1,"side":"B"}' % now)
+    fetches = [
+        [two, _json_tick("C", now)],
+        [two, b" "],
+        [*halves, two],
+    ]
+    for values in fetches:
+        records = [RawRecord(0, i, b"B", v) for i, v in enumerate(values)]
+        decoded = decode(records, 1 << 20, SKEW_MS)
+        alone = [decode([r], 1 << 20, SKEW_MS) for r in records]
+        assert [(r.index, r.reason) for r in decoded.rejected] == [
+            (i, a.rejected[0].reason) for i, a in enumerate(alone) if a.rejected
+        ]
+        assert decoded.ticks.offset.tolist() == [
+            r.offset for r, a in zip(records, alone, strict=True) if len(a.ticks)
+        ]
