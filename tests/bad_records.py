@@ -36,6 +36,9 @@ def _binary(symbol: str = "AAA", **changes: object) -> bytes:
 # (key, value, reason)
 BAD: list[tuple[bytes, bytes, str]] = [
     (b"AAA", b'{"symbol":"AAA","ts":\xff}', "invalid_utf8"),
+    # not UTF-8 inside a string: msgspec raises UnicodeDecodeError, which crashed decode()
+    (b"AAA", _json(side="B").replace(b'"B"', b'"\xc3"'), "invalid_utf8"),
+    (b"AAA", _json(symbol="A@").replace(b"A@", b"A\xff\xfe"), "invalid_utf8"),
     (b"AAA", b"{not json", "invalid_json"),
     (b"AAA", b'{"symbol":"AAA","ts":1,"price":1.0,"size":1}', "schema"),  # missing side
     (b"AAA", _json(exchange="X"), "schema"),  # extra field

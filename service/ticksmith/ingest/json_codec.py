@@ -45,7 +45,7 @@ def parse(records: Values) -> tuple[Columns, list[Rejected]]:
         ticks: list[JsonTick] = list(map(_one_decoder.decode, values))
         kept = index
         rejected: list[Rejected] = []
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):  # the latter: not UTF-8 in a string
         ticks, kept, rejected, keys = _parse_one_by_one(values, keys, index)
     cols = _columns(ticks, kept)
     bad = _bad_symbol_or_key(cols, keys, rejected)
@@ -85,6 +85,8 @@ def _parse_one_by_one(
             rejected.append(Rejected(i, "schema", str(exc)))
         except msgspec.DecodeError as exc:
             rejected.append(_undecodable(i, value, exc))
+        except UnicodeDecodeError as exc:
+            rejected.append(Rejected(i, "invalid_utf8", str(exc)))
     return ticks, np.array(kept, dtype=np.intp), rejected, kept_keys
 
 
