@@ -181,3 +181,27 @@ def test_json_records_cannot_borrow_each_others_ticks() -> None:
         assert decoded.ticks.offset.tolist() == [
             r.offset for r, a in zip(records, alone, strict=True) if len(a.ticks)
         ]
+
+
+def test_a_record_is_rejected_for_its_first_failing_tick() -> None:
+    rows = np.zeros(4, dtype=binary_codec.TICK)
+    rows["ts_ns"], rows["price"], rows["size"] = time.time_ns(), 1.0, 1.0
+    rows["size"][1], rows["price"][2], rows["side"][3] = -1.0, np.nan, 9
+    good = RawRecord(0, 0, b"X", binary_codec.encode("X", rows[:1]))
+    decoded = decode(
+        [good, RawRecord(0, 1, b"X", binary_codec.encode("X", rows))], 1 << 20, SKEW_MS
+    )
+    assert [(r.index, r.reason, r.detail) for r in decoded.rejected] == [
+        (1, "bad_size", "tick 1: size=-1.0")
+    ]
+    assert decoded.ticks.offset.tolist() == [0, 1]  # the bad record's good tick is kept
+
+
+def test_a_record_of_many_bad_ticks_costs_no_python_per_tick() -> None:
+    rows = np.zeros(40_000, dtype=binary_codec.TICK)
+    rows["ts_ns"], rows["price"], rows["size"] = time.time_ns(), 1.0, 1.0
+    good = [RawRecord(0, 0, b"X", binary_codec.encode("X", rows))]
+    rows["price"] = -1.0
+    bad = [RawRecord(0, 0, b"X", binary_codec.encode("X", rows))]
+    assert [r.reason for r in decode(bad, 1 << 21, SKEW_MS).rejected] == ["bad_price"]
+    assert _fastest_decode_s(bad) < 3 * _fastest_decode_s(good) + 0.002

@@ -30,21 +30,30 @@ def latest_allowed_ns(
     return np.minimum(stamped, (_NS_MAX - skew_ns) // 1_000_000) * 1_000_000 + skew_ns
 
 
+CHECKS: tuple[tuple[Reason, str], ...] = (
+    ("bad_price", "price"),
+    ("bad_size", "size"),
+    ("bad_side", "side"),
+    ("bad_timestamp", "ts"),
+)
+
+
 def check(
     cols: Columns, earliest_ns: int, latest_ns: npt.NDArray[np.int64]
-) -> list[tuple[int, Reason, str]]:
-    """(tick index, reason, detail) for every tick that fails a check; the first
-    failing check names the reason. `latest_ns` is per tick."""
-    checks: list[tuple[Reason, str, npt.NDArray[np.bool_], npt.NDArray[np.generic]]] = [
-        ("bad_price", "price", ~(np.isfinite(cols.price) & (cols.price > 0)), cols.price),
-        ("bad_size", "size", ~(np.isfinite(cols.size) & (cols.size >= 0)), cols.size),
-        ("bad_side", "side", cols.side < 0, cols.side),
-        ("bad_timestamp", "ts", (cols.ts_ns < earliest_ns) | (cols.ts_ns > latest_ns), cols.ts_ns),
+) -> npt.NDArray[np.int8]:
+    """Per tick: 0 if it passes every check, else 1 + the index in CHECKS of the
+    first check it fails. `latest_ns` is per tick."""
+    failing = [
+        ~(np.isfinite(cols.price) & (cols.price > 0)),
+        ~(np.isfinite(cols.size) & (cols.size >= 0)),
+        cols.side < 0,
+        (cols.ts_ns < earliest_ns) | (cols.ts_ns > latest_ns),
     ]
-    failed: list[tuple[int, Reason, str]] = []
-    flagged = np.zeros(len(cols.ts_ns), dtype=bool)
-    for reason, name, mask, values in checks:
-        for i in np.flatnonzero(mask & ~flagged):
-            failed.append((int(i), reason, f"{name}={values[i].item()!r}"))
-        flagged |= mask
-    return failed
+    return np.select(failing, np.arange(1, len(CHECKS) + 1, dtype=np.int8), 0).astype(np.int8)
+
+
+def describe(cols: Columns, tick: int, problem: int) -> tuple[Reason, str]:
+    """The reason and detail for `tick`, which failed the check `problem` names."""
+    reason, name = CHECKS[problem - 1]
+    column = (cols.price, cols.size, cols.side, cols.ts_ns)[problem - 1]
+    return reason, f"{name}={column[tick].item()!r}"

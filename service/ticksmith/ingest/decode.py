@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ticksmith.ingest import binary_codec, json_codec
-from ticksmith.ingest.checks import TS_MIN_NS, check, latest_allowed_ns
+from ticksmith.ingest.checks import TS_MIN_NS, check, describe, latest_allowed_ns
 from ticksmith.ingest.records import PAD, Columns, RecordLike, Rejected, Values
 from ticksmith.ticks import TickBatch
 
@@ -97,21 +97,22 @@ def _drop_failed(
     cols: Columns, latest_ns: Callable[[], Ints], earliest_ns: int
 ) -> tuple[Columns, list[Rejected]]:
     """Remove failing ticks; one Rejected per record, naming its first failure.
-    `latest_ns` gives each record's bound, when there are ticks to check."""
+    `latest_ns` gives each record's bound, when there are ticks to check. Python
+    runs once per failing record, never per tick."""
     if not len(cols.record):
         return cols, []
-    failed = check(cols, earliest_ns, latest_ns()[cols.record])
-    if not failed:
+    problem = check(cols, earliest_ns, latest_ns()[cols.record])
+    failed = np.flatnonzero(problem)
+    if not len(failed):
         return cols, []
-    starts = np.searchsorted(cols.record, cols.record)  # first tick of each tick's record
-    first: dict[int, Rejected] = {}
-    for tick, reason, detail in failed:
-        record = int(cols.record[tick])
-        if record not in first:
-            first[record] = Rejected(record, reason, f"tick {tick - starts[tick]}: {detail}")
-    keep = np.ones(len(cols.record), dtype=bool)
-    keep[[tick for tick, _, _ in failed]] = False
-    return cols.take(keep), list(first.values())
+    records, first = np.unique(cols.record[failed], return_index=True)
+    ticks = failed[first]  # each failing record's first failing tick (cols.record is sorted)
+    within = ticks - np.searchsorted(cols.record, records)
+    rejected = []
+    for record, tick, k in zip(records.tolist(), ticks.tolist(), within.tolist(), strict=True):
+        reason, detail = describe(cols, tick, int(problem[tick]))
+        rejected.append(Rejected(record, reason, f"tick {k}: {detail}"))
+    return cols.take(problem == 0), rejected
 
 
 def _batch(cols: Columns, records: Sequence[RecordLike], runs: Runs | None) -> TickBatch:
