@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 import time
 from collections.abc import Sequence
 
@@ -14,7 +13,6 @@ from ticksmith.ingest.records import Columns, RecordLike
 
 TS_MIN_NS = 946_684_800 * 10**9  # 2000-01-01T00:00:00Z: ingest.min_event_time's default
 _NS_MAX = 2**63 - 1
-_timestamp = operator.attrgetter("timestamp")
 
 
 def latest_allowed_ns(
@@ -23,7 +21,7 @@ def latest_allowed_ns(
     """Per record: the latest event time its ticks may have, its own Kafka timestamp
     plus the skew, so every replay of a record decides as live did. A record without
     a timestamp (-1: message format v0) is measured from the wall clock instead."""
-    stamped = np.fromiter(map(_timestamp, records), dtype=np.int64, count=len(records))
+    stamped = np.fromiter([r.timestamp for r in records], dtype=np.int64, count=len(records))
     if (stamped < 0).any():
         stamped[stamped < 0] = time.time_ns() // 1_000_000
     skew_ns = min(max_future_skew_ms, _NS_MAX // 2 // 1_000_000) * 1_000_000
