@@ -36,6 +36,9 @@ def _binary(symbol: str = "AAA", **changes: object) -> bytes:
 # (key, value, reason)
 BAD: list[tuple[bytes, bytes, str]] = [
     (b"AAA", b'{"symbol":"AAA","ts":\xff}', "invalid_utf8"),
+    # not UTF-8 inside a string: msgspec raises UnicodeDecodeError, which crashed decode()
+    (b"AAA", _json(side="B").replace(b'"B"', b'"\xc3"'), "invalid_utf8"),
+    (b"AAA", _json(symbol="A@").replace(b"A@", b"A\xff\xfe"), "invalid_utf8"),
     (b"AAA", b"{not json", "invalid_json"),
     (b"AAA", b'{"symbol":"AAA","ts":1,"price":1.0,"size":1}', "schema"),  # missing side
     (b"AAA", _json(exchange="X"), "schema"),  # extra field
@@ -50,6 +53,9 @@ BAD: list[tuple[bytes, bytes, str]] = [
     (b"AAA", _json(ts=NOW_NS + 86_400 * 10**9), "bad_timestamp"),
     (b"AAA", _json(ts=10**30), "bad_timestamp"),
     (b"BBB", _json(), "key_mismatch"),
+    (b"", _json(symbol=""), "bad_symbol"),  # empty symbol, and a key to match
+    (b"S" * 256, _json(symbol="S" * 256), "bad_symbol"),  # over 255 bytes
+    (b"AAA" * 300, _json(), "key_mismatch"),  # a key no symbol can match
     (b"AAA", b" " * 2_000, "too_large"),
     (b"AAA", _binary(price=float("nan")), "bad_price"),
     (b"AAA", _binary(price=float("inf")), "bad_price"),
@@ -61,11 +67,13 @@ BAD: list[tuple[bytes, bytes, str]] = [
     (b"AAA", _binary()[:4], "truncated"),
     (b"AAA", _binary() + b"\0", "bad_length"),
     (b"BBB", _binary(), "key_mismatch"),
+    (b"A" * 16_384, _binary(), "key_mismatch"),  # over-long keys are cut off cheaply
     (
         b"\xff\xfe",
         bytes((1, 2)) + b"\xff\xfe" + binary_codec.encode("A", _ticks())[3:],
         "bad_symbol",
     ),
+    (b"", bytes((1, 0)) + binary_codec.encode("A", _ticks())[3:], "bad_symbol"),
 ]
 MAX_RECORD_BYTES = 1_000
 

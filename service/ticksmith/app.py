@@ -45,6 +45,8 @@ from ticksmith.security import client_kwargs, start_client
 from ticksmith.store.store import Store
 
 log = logging.getLogger(__name__)
+# aiokafka's default, written down because dead letters are cut to fit it
+PRODUCER_MAX_REQUEST_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -117,7 +119,12 @@ def kafka_clients(k: KafkaSettings) -> KafkaClients:
         # 512 KiB batches: a closed second of 1,000 symbols is ~700 KiB of records, which
         # the default 16 KiB batches split into ~45 sends
         producer=AIOKafkaProducer(
-            **common, acks="all", enable_idempotence=True, linger_ms=5, max_batch_size=512 * 1024
+            **common,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            max_batch_size=512 * 1024,
+            max_request_size=PRODUCER_MAX_REQUEST_BYTES,
         ),
         consumer=AIOKafkaConsumer(
             **common,
@@ -142,7 +149,12 @@ async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIter
         store,
         indicators,
         Publisher(kafka.producer, k.output_topic),
-        DeadLetters(kafka.producer, k.dead_letter_topic, metrics),
+        DeadLetters(
+            kafka.producer,
+            k.dead_letter_topic,
+            metrics,
+            max_request_bytes=PRODUCER_MAX_REQUEST_BYTES,
+        ),
         metrics,
         settings.ingest,
         forget=forget,

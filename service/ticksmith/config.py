@@ -8,11 +8,14 @@ A bad value raises :class:`ConfigError` naming the setting and where it came fro
 from __future__ import annotations
 
 import os
+import re
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -35,6 +38,38 @@ CONFIG_ENV = "TICKSMITH_CONFIG"
 Positive = Annotated[int, Field(gt=0)]
 NonNegative = Annotated[int, Field(ge=0)]
 Port = Annotated[int, Field(ge=0, le=65535)]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _event_time_ns(value: object) -> int:
+    """An instant as integer nanoseconds since the epoch, from nanoseconds (an integer,
+    or a string of ASCII digits) or an ISO 8601 date or datetime (UTC unless it says)."""
+    ns = _as_ns(value)
+    if ns is None or not 0 <= ns < 2**63:
+        raise ValueError("need a date or datetime from 1970-01-01 on, or nanoseconds since then")
+    return ns
+
+
+def _as_ns(value: object) -> int | None:
+    if isinstance(value, str):
+        value = int(value) if re.fullmatch(r"[0-9]+", value) else _iso(value)
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime.combine(value, time(), UTC)
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return (aware - _EPOCH) // _MICROSECOND * 1_000
+    return value if type(value) is int else None
+
+
+def _iso(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+EventTimeNs = Annotated[int, BeforeValidator(_event_time_ns)]
 
 
 class _Section(BaseModel):
@@ -60,6 +95,7 @@ class KafkaSettings(_Section):
 class IngestSettings(_Section):
     max_record_bytes: Positive = 1_048_576
     max_future_skew_ms: Positive = 3_600_000
+    min_event_time: EventTimeNs = 946_684_800 * 10**9  # 2000-01-01; held as ns
     replay_lookback_records: NonNegative = 100_000
     replay_lookback_ms: NonNegative = 0
 

@@ -86,3 +86,49 @@ def test_a_bad_indicator_parameter_is_named(tmp_path: Path) -> None:
     file.write_text("[indicators]\nmacd = [{ fast = 12, slow = 5, signal = 9 }]\n")
     with pytest.raises(ConfigError, match=r"indicators\.macd\[0\]"):
         load_settings(file)
+
+
+@pytest.mark.parametrize(
+    ("given", "ns"),
+    [
+        ("1990-01-01", 631_152_000 * 10**9),
+        ("1990-01-01T00:00:01+01:00", (631_152_000 + 1 - 3_600) * 10**9),
+        ("631152000000000000", 631_152_000 * 10**9),
+    ],
+)
+def test_the_event_time_floor_takes_a_date_or_nanoseconds(
+    monkeypatch: pytest.MonkeyPatch, given: str, ns: int
+) -> None:
+    monkeypatch.setenv("TICKSMITH_INGEST__MIN_EVENT_TIME", given)
+    assert load_settings().ingest.min_event_time == ns
+
+
+def test_the_event_time_floor_takes_a_toml_date(tmp_path: Path) -> None:
+    file = tmp_path / "historic.toml"
+    file.write_text("[ingest]\nmin_event_time = 1987-10-19\n")
+    assert load_settings(file).ingest.min_event_time == 561_600_000 * 10**9
+    assert load_settings().ingest.min_event_time == 946_684_800 * 10**9  # 2000-01-01
+
+
+# the last: fullwidth digits, which int() reads; the setting takes ASCII digits only
+@pytest.mark.parametrize(
+    "bad", ["yesterday", "1969-12-31", "-5", "1e18", "\uff12\uff10\uff10\uff10"]
+)
+def test_a_bad_event_time_floor_is_named(monkeypatch: pytest.MonkeyPatch, bad: str) -> None:
+    monkeypatch.setenv("TICKSMITH_INGEST__MIN_EVENT_TIME", bad)
+    with pytest.raises(ConfigError, match=r"setting ingest\.min_event_time .*date"):
+        load_settings()
+
+
+def test_a_bad_event_time_floor_stops_start_up_naming_it() -> None:
+    env = {**os.environ, "TICKSMITH_INGEST__MIN_EVENT_TIME": "2000-13-01"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "ticksmith", "run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "ingest.min_event_time" in proc.stderr and "date" in proc.stderr
+    assert "TICKSMITH_INGEST__MIN_EVENT_TIME" in proc.stderr

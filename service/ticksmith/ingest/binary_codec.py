@@ -23,7 +23,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from ticksmith.ingest.reasons import Reason
-from ticksmith.ingest.records import PAD, Columns, Rejected, Values
+from ticksmith.ingest.records import MAX_SYMBOL_BYTES, PAD, Columns, Rejected, Values
 
 VERSION = 1
 HEADER = 6  # version, sym_len, count; plus sym_len bytes of symbol
@@ -47,7 +47,7 @@ Floats = npt.NDArray[np.float64]
 def encode(symbol: str, ticks: npt.NDArray[np.void]) -> bytes:
     """One record: `ticks` is an array with TICK's fields."""
     name = symbol.encode()
-    if not 1 <= len(name) <= 255:
+    if not 1 <= len(name) <= MAX_SYMBOL_BYTES:
         raise ValueError(f"symbol must be 1..255 bytes of UTF-8, got {len(name)}")
     body = np.asarray(ticks).astype(TICK, copy=False).tobytes()
     return bytes((VERSION, len(name))) + name + len(ticks).to_bytes(4, "little") + body
@@ -115,12 +115,15 @@ def _key_differs(
 ) -> npt.NDArray[np.bool_]:
     """Records whose symbol bytes are not their key: each record's symbol, read as
     little-endian 8-byte words straight from the buffer, against its key's words
-    in a table of the distinct keys."""
+    in a table of the distinct keys. The table is as wide as the longest symbol (at
+    most 255 bytes): a longer key differs by its length alone, so a hostile key costs
+    no more than a short one."""
     key_len = np.fromiter(map(len, key_names), dtype=np.int64, count=len(key_names))
-    words = max(1, -(-max(int(sym_len.max()), int(key_len.max(initial=0))) // 8))
+    words = max(1, -(-int(sym_len.max()) // 8))
     table_buf = np.zeros((len(key_names), 8 * words), dtype=np.uint8)
     for row, name in enumerate(key_names):
-        table_buf[row, : len(name)] = np.frombuffer(name, dtype=np.uint8)
+        head = name[: 8 * words]
+        table_buf[row, : len(head)] = np.frombuffer(head, dtype=np.uint8)
     table = table_buf.view("<u8")
     every = _every_offset(buf, np.dtype("<u8"))
     differs = key_len[key_codes] != sym_len

@@ -11,14 +11,15 @@ speed); everything else is numpy over the whole fetch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
 
 from ticksmith.ingest import binary_codec, json_codec
-from ticksmith.ingest.checks import check
+from ticksmith.ingest.checks import TS_MIN_NS, check, describe, latest_allowed_ns
 from ticksmith.ingest.records import PAD, Columns, RecordLike, Rejected, Values
 from ticksmith.ticks import TickBatch
 
@@ -40,9 +41,12 @@ def decode(
     max_record_bytes: int,
     max_future_skew_ms: int,
     runs: Runs | None = None,
+    *,
+    min_event_time_ns: int = TS_MIN_NS,
 ) -> Decoded:
     """`runs`, when the caller knows them (a fetch is grouped by partition), spares
-    a pass over the records for their partitions and offsets."""
+    a pass over the records for their partitions and offsets. Ticks must lie between
+    `min_event_time_ns` and `max_future_skew_ms` past their record's timestamp."""
     values, keys, length = _values(records)
     joined = b"".join([*values, PAD])  # padded once, so reads past a short record are safe
     buf = np.frombuffer(joined, dtype=np.uint8)
@@ -66,7 +70,8 @@ def decode(
     cols = Columns.concat(parts) if len(parts) > 1 else parts[0] if parts else Columns.empty()
     if len(parts) > 1:
         cols = cols.take(np.argsort(cols.record, kind="stable"))
-    cols, failed = _drop_failed(cols, max_future_skew_ms)
+    latest = partial(latest_allowed_ns, records, max_future_skew_ms)
+    cols, failed = _drop_failed(cols, latest, min_event_time_ns)
     rejected += failed
     if len(rejected) > 1:
         rejected.sort(key=lambda r: r.index)
@@ -88,20 +93,26 @@ def _values(
     return values, keys, length  # type: ignore[return-value]
 
 
-def _drop_failed(cols: Columns, max_future_skew_ms: int) -> tuple[Columns, list[Rejected]]:
-    """Remove failing ticks; one Rejected per record, naming its first failure."""
-    failed = check(cols, max_future_skew_ms)
-    if not failed:
+def _drop_failed(
+    cols: Columns, latest_ns: Callable[[], Ints], earliest_ns: int
+) -> tuple[Columns, list[Rejected]]:
+    """Remove failing ticks; one Rejected per record, naming its first failure.
+    `latest_ns` gives each record's bound, when there are ticks to check. Python
+    runs once per failing record, never per tick."""
+    if not len(cols.record):
         return cols, []
-    starts = np.searchsorted(cols.record, cols.record)  # first tick of each tick's record
-    first: dict[int, Rejected] = {}
-    for tick, reason, detail in failed:
-        record = int(cols.record[tick])
-        if record not in first:
-            first[record] = Rejected(record, reason, f"tick {tick - starts[tick]}: {detail}")
-    keep = np.ones(len(cols.record), dtype=bool)
-    keep[[tick for tick, _, _ in failed]] = False
-    return cols.take(keep), list(first.values())
+    problem = check(cols, earliest_ns, latest_ns()[cols.record])
+    failed = np.flatnonzero(problem)
+    if not len(failed):
+        return cols, []
+    records, first = np.unique(cols.record[failed], return_index=True)
+    ticks = failed[first]  # each failing record's first failing tick (cols.record is sorted)
+    within = ticks - np.searchsorted(cols.record, records)
+    rejected = []
+    for record, tick, k in zip(records.tolist(), ticks.tolist(), within.tolist(), strict=True):
+        reason, detail = describe(cols, tick, int(problem[tick]))
+        rejected.append(Rejected(record, reason, f"tick {k}: {detail}"))
+    return cols.take(problem == 0), rejected
 
 
 def _batch(cols: Columns, records: Sequence[RecordLike], runs: Runs | None) -> TickBatch:

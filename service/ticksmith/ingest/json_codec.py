@@ -1,7 +1,10 @@
 """JSON ticks (one object per record), parsed a whole fetch at a time.
 
-The happy path is one msgspec call over the joined values; only when that
-fails are records parsed one by one, to pin the failure on the guilty ones.
+The happy path maps one msgspec decoder over the values at C speed; only when a
+record fails are the records parsed again in a Python loop, to pin the failure
+on the guilty ones. Each value is parsed on its own: parsing the values joined
+into one list let a record of two ticks, or one whose string ran on into the
+next record, move ticks between records (and a blank record parse as nothing).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from ticksmith.ingest.records import Columns, Rejected, Values
+from ticksmith.ingest.records import MAX_SYMBOL_BYTES, Columns, Rejected, Values
 from ticksmith.ticks import SIDES
 
 
@@ -26,7 +29,6 @@ class JsonTick(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     side: str
 
 
-_batch_decoder = msgspec.json.Decoder(list[JsonTick])
 _one_decoder = msgspec.json.Decoder(JsonTick)
 _encoder = msgspec.json.Encoder()
 Index = npt.NDArray[np.intp]
@@ -40,22 +42,34 @@ def parse(records: Values) -> tuple[Columns, list[Rejected]]:
     """Columns for the records, and a Rejected for each that is not a tick."""
     values, keys, index = records.values, records.keys, records.index
     try:
-        ticks: list[JsonTick] = _batch_decoder.decode(b"[" + b",".join(values) + b"]")
+        ticks: list[JsonTick] = list(map(_one_decoder.decode, values))
         kept = index
         rejected: list[Rejected] = []
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):  # the latter: not UTF-8 in a string
         ticks, kept, rejected, keys = _parse_one_by_one(values, keys, index)
     cols = _columns(ticks, kept)
-    mismatch = _key_mismatch(cols, keys)
-    if mismatch.any():
-        rejected += [
-            Rejected(
-                int(kept[i]), "key_mismatch", f"key {keys[i]!r} but symbol {ticks[i].symbol!r}"
-            )
-            for i in np.flatnonzero(mismatch)
-        ]
-        cols = cols.take(~mismatch)
-    return cols, rejected
+    bad = _bad_symbol_or_key(cols, keys, rejected)
+    return (cols.take(~bad) if bad.any() else cols), rejected
+
+
+def _bad_symbol_or_key(
+    cols: Columns, keys: list[bytes | None], rejected: list[Rejected]
+) -> npt.NDArray[np.bool_]:
+    """Per tick (one per record): its symbol is not 1..255 bytes, or its key is not
+    the symbol's UTF-8 bytes; a Rejected for each is added to `rejected`. Symbols are
+    measured once per distinct name."""
+    named = np.array([name.encode() for name in cols.names], dtype=object)
+    sizes = np.fromiter(map(len, named), dtype=np.int64, count=len(named))
+    bad_symbol = ((sizes < 1) | (sizes > MAX_SYMBOL_BYTES))[cols.code]
+    mismatch = ~bad_symbol & np.asarray(named[cols.code] != np.array(keys, dtype=object), bool)
+    for i in np.flatnonzero(bad_symbol | mismatch).tolist():
+        if bad_symbol[i]:
+            detail = f"symbol of {sizes[cols.code[i]]} bytes; must be 1..{MAX_SYMBOL_BYTES}"
+            rejected.append(Rejected(int(cols.record[i]), "bad_symbol", detail))
+        else:
+            detail = f"key {keys[i]!r:.80} but symbol {cols.names[cols.code[i]]!r:.80}"
+            rejected.append(Rejected(int(cols.record[i]), "key_mismatch", detail))
+    return np.asarray(bad_symbol | mismatch, dtype=bool)
 
 
 def _parse_one_by_one(
@@ -71,6 +85,8 @@ def _parse_one_by_one(
             rejected.append(Rejected(i, "schema", str(exc)))
         except msgspec.DecodeError as exc:
             rejected.append(_undecodable(i, value, exc))
+        except UnicodeDecodeError as exc:
+            rejected.append(Rejected(i, "invalid_utf8", str(exc)))
     return ticks, np.array(kept, dtype=np.intp), rejected, kept_keys
 
 
@@ -80,12 +96,6 @@ def _undecodable(i: int, value: bytes, exc: Exception) -> Rejected:
     except UnicodeDecodeError as bad:
         return Rejected(i, "invalid_utf8", str(bad))
     return Rejected(i, "invalid_json", str(exc))
-
-
-def _key_mismatch(cols: Columns, keys: list[bytes | None]) -> npt.NDArray[np.bool_]:
-    """Per tick (one per record): its key is not its symbol's UTF-8 bytes."""
-    named = np.array([name.encode() for name in cols.names], dtype=object)
-    return np.asarray(named[cols.code] != np.array(keys, dtype=object), dtype=bool)
 
 
 def _columns(ticks: list[JsonTick], kept: Index) -> Columns:

@@ -23,6 +23,8 @@ class RecordLike(Protocol):
     def key(self) -> bytes | None: ...
     @property
     def value(self) -> bytes | None: ...
+    @property
+    def timestamp(self) -> int: ...  # ms since the epoch; -1 when the record has none
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +35,10 @@ class RawRecord:
     offset: int
     key: bytes | None
     value: bytes | None
+    timestamp: int = -1  # none: the skew check falls back to the wall clock
 
 
+MAX_SYMBOL_BYTES = 255  # a symbol is 1..255 bytes of UTF-8, in every format
 PAD = bytes(32)  # joined values end with this, so fixed-size reads past the end are safe
 
 

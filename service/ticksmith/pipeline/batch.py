@@ -79,7 +79,13 @@ class BatchEffects:
 
     def _decode(self, records: list[Record], runs: Runs | None = None) -> Decoded:
         ingest = self.ingest
-        decoded = decode(records, ingest.max_record_bytes, ingest.max_future_skew_ms, runs)
+        decoded = decode(
+            records,
+            ingest.max_record_bytes,
+            ingest.max_future_skew_ms,
+            runs,
+            min_event_time_ns=ingest.min_event_time,
+        )
         for reject in decoded.rejected:
             self.metrics.decode_failures.labels(reject.reason).inc()
         return decoded
