@@ -5,10 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
+import pandas as pd
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.record.default_records import DefaultRecordBatchBuilder
+from aiokafka.record.default_records import (
+    DefaultRecordBatchBuilder,
+    _DefaultRecordBatchBuilderPy,
+)
 
 from tests.integration import streams
 from tests.integration.conftest import read_all, scrape, wait_for
@@ -92,3 +96,52 @@ async def test_junk_near_and_over_the_record_limit_is_cut_to_fit_and_the_member_
     assert duplicates == 0
     assert metrics["ticksmith_ticks_consumed_total"] == len(ticks)
     assert metrics["ticksmith_dead_letters_total"] == 2
+
+
+class _NotUtf8(str):
+    """A header key whose encoding is bytes that are not UTF-8."""
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return b"\xff\xfe"
+
+
+async def _send_unparseable(producer: AIOKafkaProducer, topic: str, partition: int) -> int:
+    """A record aiokafka's consumer cannot parse (its header key is not UTF-8), as
+    other Kafka clients can write it; returns its offset."""
+    batch = producer.create_batch()
+    batch._builder = _DefaultRecordBatchBuilderPy(2, 0, 0, -1, -1, 0, 16_384)  # encodes in Python
+    batch.append(key=b"X", value=b"junk", timestamp=None, headers=[(_NotUtf8("k"), b"v")])
+    meta = await (await producer.send_batch(batch, topic, partition=partition))
+    return int(meta.offset)
+
+
+async def test_a_record_the_client_cannot_parse_is_dead_lettered_by_position_and_skipped(
+    settings_factory: SettingsFactory, producer: AIOKafkaProducer, admin: AIOKafkaAdminClient
+) -> None:
+    settings = await settings_factory(partitions=2)
+    k = settings.kafka
+    market = Market(symbol_names(12), seed=21, spacing_ns=3_000_000)
+    sent = [await streams.send_tracked(producer, k.ticks_topic, market.chunk(1_500))]
+    bad = [await _send_unparseable(producer, k.ticks_topic, p) for p in (0, 1, 1)]
+    empty = producer.create_batch()  # neither key nor value, which other clients can write
+    empty.append(key=None, value=None, timestamp=None)
+    await (await producer.send_batch(empty, k.ticks_topic, partition=0))
+    async with streams.running(settings) as service:
+        for _ in range(3):  # ticks keep coming after the bad records
+            sent.append(await streams.send_tracked(producer, k.ticks_topic, market.chunk(1_000)))
+        await wait_for(lambda: streams.caught_up(admin, settings), "commits past the bad records")
+        metrics = await scrape(service.http_port)
+    ticks = pd.concat(sent, ignore_index=True)
+    expected = offline_bars(ticks, 1_000_000_000)
+    bars, _ = streams.published(await read_all(k.bootstrap_servers, k.output_topic, len(expected)))
+    assert_bars_equal(bars.loc[1_000], expected)
+    letters = await read_all(k.bootstrap_servers, k.dead_letter_topic, 4)
+    assert {r.value for r in letters} == {b""}  # stand-ins, and the empty record as b""
+    headers = [dict(r.headers) for r in letters if b"unreadable" in dict(r.headers).values()]
+    where = sorted(
+        (int(h["ticksmith.source.partition"]), int(h["ticksmith.source.offset"])) for h in headers
+    )
+    assert where == sorted(zip((0, 1, 1), bad, strict=True))
+    assert all(h["ticksmith.reason"] == b"unreadable" for h in headers)
+    assert metrics["ticksmith_records_unreadable_total"] == 3
+    assert metrics["ticksmith_ticks_consumed_total"] == len(ticks)

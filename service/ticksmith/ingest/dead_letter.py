@@ -110,8 +110,11 @@ class DeadLetters:
         letter = fit(record.key, record.value, list(record.headers), ours, self._max_request_bytes)
         if letter.value is not record.value:
             _log_cut(record, reason, letter, self._max_request_bytes)
+        value = letter.value
+        if value is None and letter.key is None:  # the client refuses a record with neither
+            value = b""
         return await self._producer.send(  # type: ignore[no-any-return]
-            self._topic, value=letter.value, key=letter.key, headers=letter.headers
+            self._topic, value=value, key=letter.key, headers=letter.headers
         )
 
 

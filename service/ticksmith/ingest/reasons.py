@@ -18,5 +18,6 @@ Reason = Literal[
     "bad_symbol",  # symbol empty, over 255 bytes, or (binary) not UTF-8
     "late",  # older than the symbol's forming bar
     "symbol_limit",  # a new symbol while the store holds store.max_symbols
+    "unreadable",  # aiokafka could not parse the record (a header key not UTF-8): position only
 ]
 REASONS: tuple[Reason, ...] = Reason.__args__  # type: ignore[attr-defined]

@@ -63,6 +63,10 @@ class Metrics:
             "records_refetched",
             "Records left out because they were fetched before their partition's seek.",
         )
+        self.records_unreadable = c(
+            "records_unreadable",
+            "Records aiokafka could not parse, skipped (dead-lettered by position when live).",
+        )
         self.offset_resets = c(
             "offset_resets",
             "Committed offsets outside the log, replaced by kafka.auto_offset_reset.",

@@ -86,7 +86,8 @@ class Assignment:
         done = []
         for tp, records in batch.items():
             self.next_offsets[tp] = max(self.next_offsets.get(tp, 0), records[-1].offset + 1)
-            self.last_timestamp_ms[tp] = records[-1].timestamp
+            if records[-1].timestamp >= 0:  # not a stand-in for an unreadable record
+                self.last_timestamp_ms[tp] = records[-1].timestamp
             if tp in self.warm_until and records[-1].offset + 1 >= self.warm_until[tp]:
                 del self.warm_until[tp]
                 done.append(tp)

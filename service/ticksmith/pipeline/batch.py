@@ -8,6 +8,7 @@ once the broker acknowledged them.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -69,6 +70,17 @@ class BatchEffects:
             offsets={tp: rs[-1].offset + 1 for tp, rs in batch.items()},
             newest_event_s=int(ts.max()) / 1e9 if len(ts) else None,
         )
+
+    async def unreadable(self, records: list[Record]) -> Effects:
+        """Dead-letter stand-ins for records that could not be parsed (unreadable.py)."""
+        rejects: list[Reject] = [(r, "unreadable", "could not be parsed") for r in records]
+        dead = await self.dead_letters.enqueue(rejects)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        offsets: dict[TopicPartition, int] = {}
+        for r in records:
+            offsets[TopicPartition(r.topic, r.partition)] = r.offset + 1
+        return Effects(outputs=done, dead_letters=dead, offsets=offsets)
 
     async def close_idle(self, partitions: Iterable[int], watermark_ns: int) -> None:
         """Close the bars that the wall clock closed in idle, caught-up partitions."""

@@ -27,10 +27,11 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from ticksmith.errors import TicksmithError
 from ticksmith.monitor.metrics import Metrics
-from ticksmith.pipeline.assignment import Assignment, Batch
+from ticksmith.pipeline.assignment import Assignment, Batch, Record
 from ticksmith.pipeline.batch import BatchEffects
 from ticksmith.pipeline.replay import Plan, ReplayPlanner
 from ticksmith.pipeline.settle import Settler
+from ticksmith.pipeline.unreadable import UNREADABLE, isolate
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +88,7 @@ class GroupMember(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka 
         """Consume until `stop` is set; the batch in flight then settles."""
         while not stop.is_set():
             self._raise_failure()
-            batch = await self._consumer.getmany(
-                timeout_ms=self._fetch.timeout_ms, max_records=self._fetch.max_records
-            )
+            batch, unreadable = await self._next()
             fetched_at = self._assignment.now()
             async with self._lock:
                 self._raise_failure()
@@ -97,11 +96,44 @@ class GroupMember(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka 
                 self._metrics.records_refetched.inc(stale)
                 if batch:
                     await self._handle(batch)
+                if unreadable:
+                    await self._skip(unreadable, fetched_at)
                 if self._quiet_close_ns:
                     await self._close_idle(batch)
                 self._update_lag()
         async with self._lock:
             await self._settler.settled()
+
+    async def _next(self) -> tuple[Batch, list[Record]]:
+        """The next fetch; if a record in it cannot be parsed, the fetch partition by
+        partition and stand-ins for the unreadable records (unreadable.py)."""
+        fetch = self._fetch
+        try:
+            return await self._consumer.getmany(
+                timeout_ms=fetch.timeout_ms, max_records=fetch.max_records
+            ), []
+        except UNREADABLE:
+            positions = {tp: self.next_offsets[tp] for tp in self.assigned}
+            return await isolate(self._consumer, positions, fetch.timeout_ms, fetch.max_records)
+
+    async def _skip(self, unreadable: list[Record], fetched_at: int) -> None:
+        """Dead-letter the unreadable records of live partitions, and go past them."""
+        batch: Batch = {}
+        for record in unreadable:
+            batch.setdefault(TopicPartition(record.topic, record.partition), []).append(record)
+        batch, _ = self._assignment.current(batch, fetched_at)
+        live = [r for tp, rs in batch.items() for r in rs if tp not in self.warming_up_partitions]
+        self._metrics.records_unreadable.inc(sum(map(len, batch.values())))
+        if live:
+            effects = await self._effects.unreadable(live)
+            await self._settler.settled()
+            self._settler.submit(effects)
+        if self._assignment.processed(batch) and not self.warming_up:
+            self._warmed_up()
+
+    @property
+    def warming_up_partitions(self) -> set[TopicPartition]:
+        return set(self._assignment.warm_until)
 
     async def _handle(self, batch: Batch) -> None:
         self._metrics.batch_records.observe(sum(len(rs) for rs in batch.values()))
