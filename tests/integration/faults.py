@@ -120,6 +120,21 @@ class TickStream:
 
 
 @dataclass
+class Timeline:
+    """What the test did when (wall clock, as in the members' logs), for the report."""
+
+    events: list[str] = field(default_factory=list)
+
+    def __call__(self, what: str) -> None:
+        self.events.append(
+            f"{time.strftime('%H:%M:%S')}.{int(time.time() * 1000) % 1000:03d} {what}"
+        )
+
+    def __str__(self) -> str:
+        return "\n".join(self.events)
+
+
+@dataclass
 class Member:
     """`ticksmith run` as a process; its stderr goes to `log` for the report."""
 
@@ -213,6 +228,25 @@ def dead_letter_reasons(records: list[Record]) -> Counter[str]:
     return Counter(dict(r.headers).get("ticksmith.reason", b"?").decode() for r in records)
 
 
+def dead_letter_summary(records: list[Record]) -> str:
+    """Per reason and source partition: how many, which offsets, when (wall clock)."""
+    rows = []
+    for r in records:
+        headers = dict(r.headers)
+        source = (headers["ticksmith.reason"].decode(), int(headers["ticksmith.source.partition"]))
+        rows.append((*source, int(headers["ticksmith.source.offset"]), r.timestamp))
+    frame = pd.DataFrame(rows, columns=["reason", "partition", "offset", "ms"])
+    frame["at"] = pd.to_datetime(frame["ms"], unit="ms").dt.strftime("%H:%M:%S.%f").str[:-3]
+    summary = frame.groupby(["reason", "partition"]).agg(
+        n=("offset", "size"),
+        first_offset=("offset", "min"),
+        last_offset=("offset", "max"),
+        first_at=("at", "min"),
+        last_at=("at", "max"),
+    )
+    return str(summary.to_string())
+
+
 def published_bars(records: list[Record], interval_ms: int) -> tuple[pd.DataFrame, int]:
     """One row per published bar of `interval_ms` (its first record), indexed like the
     oracle; and how many bars were published twice with different bytes."""
@@ -259,11 +293,12 @@ async def verdict(settings: Settings, interval_ms: int = 1000) -> tuple[list[str
     expected = offline_bars(ticks, interval_ms * 1_000_000)
     out = await read_topic(k.bootstrap_servers, k.output_topic, n)
     actual, conflicts = published_bars(out, interval_ms)
-    reasons = dead_letter_reasons(await read_topic(k.bootstrap_servers, k.dead_letter_topic, 1))
+    dead = await read_topic(k.bootstrap_servers, k.dead_letter_topic, 1)
+    reasons = dead_letter_reasons(dead)
     problems = bar_problems(actual, expected)
     if conflicts:
         problems.append(f"{conflicts} bars published twice with different values")
     if reasons:
-        problems.append(f"good ticks dead-lettered: {dict(reasons)}")
+        problems.append(f"good ticks dead-lettered: {dict(reasons)}\n{dead_letter_summary(dead)}")
     judged = {"ticks": len(ticks), "bars": len(expected), "output records": len(out)}
     return problems, judged

@@ -26,8 +26,8 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.integration.cluster import Broker, Cluster, coordinator_node, leader_node
-from tests.integration.conftest import wait_for
-from tests.integration.faults import Member, TickStream, fault_settings, verdict
+from tests.integration.conftest import scrape, wait_for
+from tests.integration.faults import Member, TickStream, Timeline, fault_settings, verdict
 from tests.integration.streams import caught_up
 from ticksmith.config import Settings
 from ticksmith.produce.market import Market, symbol_names
@@ -35,6 +35,14 @@ from ticksmith.produce.market import Market, symbol_names
 pytestmark = [pytest.mark.kafka]
 FAULTS = os.environ.get("TICKSMITH_TEST_NO_FAULTS") != "1"
 PortFactory = Callable[[], int]
+WATCHED = {
+    "ticksmith_consumer_lag_messages",
+    "ticksmith_consumer_lag_seconds",
+    "ticksmith_records_consumed_total",
+    "ticksmith_commits_total",
+    "ticksmith_rebalances_total",
+    "ticksmith_dead_letters_total",
+}
 
 
 def market(seed: int, rate_per_s: float) -> Market:
@@ -67,22 +75,28 @@ async def test_single_broker_away_60s_mid_stream_leaves_every_bar_exact(
     settings = await fault_settings(admin, fault_broker.bootstrap, partitions=4, replication=1)
     stream = TickStream(fault_broker.bootstrap, settings.kafka.ticks_topic, market(21, 3000), 3000)
     await stream.start()
-    member = await Member.start("member", settings, unused_tcp_port_factory(), tmp_path)
-    t0 = time.monotonic()
+    member = await Member.start("member", settings, port := unused_tcp_port_factory(), tmp_path)
+    at, t0 = Timeline(), time.monotonic()
     try:
         await asyncio.sleep(10)  # streaming into a live member
         if FAULTS:
             await (fault_broker.stop() if how == "sigterm" else fault_broker.kill())
-        await asyncio.sleep(60)  # the outage; the stream goes on trying
+        at(f"broker stopped ({how})")
+        await asyncio.sleep(50)  # the outage; the stream goes on trying
+        during = await scrape(port)  # what an operator sees
+        await asyncio.sleep(10)
         if FAULTS:
             await fault_broker.start()
+        at("broker ready again")
         await asyncio.sleep(5)
         sends = await stream.stop()
         await settle(admin, settings, [member])
+        at("group committed every tick")
     finally:
         code = await member.stop()
     problems, judged = await verdict(settings)
-    print(f"{how}: {time.monotonic() - t0:.0f}s, sends {dict(sends)}, judged {judged}")
+    print(f"\n{how}: {time.monotonic() - t0:.0f}s, sends {dict(sends)}, judged {judged}\n{at}")
+    print("50 s into the outage:", {k: v for k, v in during.items() if k in WATCHED})
     assert code == 0, f"member exited {code}:\n{member.tail()}"
     assert not problems, "\n".join(problems)
 
@@ -108,33 +122,40 @@ async def test_cluster_broker_and_member_crashes_mid_stream_leave_every_bar_exac
     async def member(name: str) -> Member:
         return await Member.start(name, settings, unused_tcp_port_factory(), tmp_path)
 
+    at, t0 = Timeline(), time.monotonic()
     members = [await member("a"), *([await member("b")] if FAULTS else [])]
-    t0 = time.monotonic()
+    at("members a, b started")
     try:
         await asyncio.sleep(12)
         if FAULTS:
             await members[0].kill()
             members[0] = await member("a-restarted")
+        at("member a SIGKILLed and started again")
         await asyncio.sleep(6)
         node = await victim(admin, settings, role)
         if FAULTS:
             await kafka_cluster.kill(node)
+        at(f"broker {node} ({role}) SIGKILLed")
         await asyncio.sleep(10)
         if FAULTS:
             members.append(await member("c"))  # joins while a broker is away
+        at("member c started")
         await asyncio.sleep(10)
         if FAULTS:
             assert await members.pop(1).stop() == 0  # leaves while a broker is away
+        at("member b stopped (SIGTERM)")
         await asyncio.sleep(10)
         if FAULTS:
             await kafka_cluster.start_node(node)
+        at(f"broker {node} ready again")
         await asyncio.sleep(3)
         sends = await stream.stop()
         await settle(admin, settings, members)
+        at("group committed every tick")
     finally:
         codes = {m.name: await m.stop() for m in members}
     problems, judged = await verdict(settings)
-    print(f"{role} (node {node}): {time.monotonic() - t0:.0f}s, sends {dict(sends)}, {judged}")
+    print(f"\n{role}: {time.monotonic() - t0:.0f}s, sends {dict(sends)}, {judged}\n{at}")
     assert set(codes.values()) == {0}, f"exit codes {codes}"
     assert not problems, "\n".join(problems)
 
