@@ -70,53 +70,93 @@ async def _led(admin: AIOKafkaAdminClient, topic: str, partitions: int) -> bool:
 @dataclass
 class TickStream:
     """Sends `chunk` ticks every chunk/rate seconds, without waiting for the previous
-    chunk's acknowledgements, until stopped. A chunk the producer cannot take (the
-    broker is away) is counted and the stream goes on with the next one."""
+    chunk's acknowledgements, until stopped.
+
+    A send that fails (the broker is away; or, after an outage, the idempotent
+    producer's sequence is broken for good: OutOfOrderSequenceNumber) retires the
+    producer: once all its sends are settled, so nothing of it can land after the
+    new one's records, a new producer takes over and the stream goes on.
+    """
 
     bootstrap: str
     topic: str
     market: Market
     rate_per_s: float
     chunk: int = 500
-    sent: int = 0
-    refused: int = 0
-    _acks: list[asyncio.Future[object]] = field(default_factory=list)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    producers: int = 0
+    _pending: list[asyncio.Future[object]] = field(default_factory=list)
+    _broken: bool = False
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
-    _producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
-        # idempotent: a retried batch is neither duplicated nor reordered in the log
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True, linger_ms=10
-        )
-        await self._producer.start()
-        self._task = asyncio.create_task(self._run(self._producer))
+        producer = await self._new_producer()
+        self._task = asyncio.create_task(self._run(producer))
+
+    async def _new_producer(self) -> AIOKafkaProducer:
+        while True:
+            # idempotent: a retried batch is neither duplicated nor reordered in the log
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True, linger_ms=10
+            )
+            try:
+                await producer.start()
+                self.producers += 1
+                return producer
+            except KafkaError:
+                await producer.stop()
+                await self._pace(time.monotonic() + 0.5)  # the broker is still away
 
     async def _run(self, producer: AIOKafkaProducer) -> None:
         next_at = time.monotonic()
         while not self._stop.is_set():
-            records = encode_chunk(self.market.chunk(self.chunk))
-            try:
-                for key, value in records:
-                    self._acks.append(await producer.send(self.topic, value=value, key=key))
-                self.sent += len(records)
-            except KafkaError:
-                self.refused += len(records)
+            if self._broken:
+                producer = await self._retire(producer)
+            await self._send(producer, encode_chunk(self.market.chunk(self.chunk)))
             next_at += self.chunk / self.rate_per_s
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), max(0.0, next_at - time.monotonic()))
+            await self._pace(next_at)
+        await self._settle()
+        await producer.stop()
+
+    async def _send(self, producer: AIOKafkaProducer, records: list[tuple[bytes, bytes]]) -> None:
+        try:
+            for key, value in records:
+                ack = await producer.send(self.topic, value=value, key=key)
+                ack.add_done_callback(self._check)
+                self._pending.append(ack)
+        except KafkaError as exc:
+            self.outcomes[f"refused: {type(exc).__name__}"] += 1
+            self._broken = True
+
+    def _check(self, ack: asyncio.Future[object]) -> None:
+        if ack.cancelled() or ack.exception() is not None:
+            self._broken = True
+
+    async def _retire(self, producer: AIOKafkaProducer) -> AIOKafkaProducer:
+        await self._settle()
+        await producer.stop()
+        self._broken = False
+        return await self._new_producer()
+
+    async def _settle(self) -> None:
+        done = await asyncio.gather(*self._pending, return_exceptions=True)
+        self._pending = []
+        self.outcomes.update(
+            type(o).__name__ if isinstance(o, BaseException) else "acked" for o in done
+        )
+
+    async def _pace(self, until: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), max(0.0, until - time.monotonic()))
 
     async def stop(self) -> Counter[str]:
-        """Stop sending, wait for every acknowledgement; how the sends ended, by outcome."""
-        assert self._task is not None and self._producer is not None
+        """Stop sending, wait for every acknowledgement; how the sends ended (records
+        acked or failed, by error; chunks refused), and how many producers it took."""
+        assert self._task is not None
         self._stop.set()
         await self._task
-        outcomes = await asyncio.gather(*self._acks, return_exceptions=True)
-        await self._producer.stop()
-        return Counter(
-            type(o).__name__ if isinstance(o, BaseException) else "acked" for o in outcomes
-        )
+        return self.outcomes + Counter(producers=self.producers)
 
 
 @dataclass

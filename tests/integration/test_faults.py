@@ -78,7 +78,7 @@ async def test_single_broker_away_60s_mid_stream_leaves_every_bar_exact(
     member = await Member.start("member", settings, port := unused_tcp_port_factory(), tmp_path)
     at, t0 = Timeline(), time.monotonic()
     try:
-        await asyncio.sleep(10)  # streaming into a live member
+        await asyncio.sleep(8)  # streaming into a live member
         if FAULTS:
             await (fault_broker.stop() if how == "sigterm" else fault_broker.kill())
         at(f"broker stopped ({how})")
@@ -88,7 +88,7 @@ async def test_single_broker_away_60s_mid_stream_leaves_every_bar_exact(
         if FAULTS:
             await fault_broker.start()
         at("broker ready again")
-        await asyncio.sleep(5)
+        await asyncio.sleep(3)
         sends = await stream.stop()
         await settle(admin, settings, [member])
         at("group committed every tick")
