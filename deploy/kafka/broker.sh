@@ -6,10 +6,19 @@
 #   deploy/kafka/broker.sh start    fetch, format storage, start, wait until ready
 #   deploy/kafka/broker.sh stop     stop the broker started here, by its pid
 #   deploy/kafka/broker.sh status   exit 0 when the broker answers
+#   deploy/kafka/broker.sh launch   start without waiting (cluster.sh starts nodes together)
+#   deploy/kafka/broker.sh wait     wait until the broker started here is ready
+#   deploy/kafka/broker.sh kill     SIGKILL the broker by its pid (a crash, for fault tests)
+#   deploy/kafka/broker.sh pid      print the broker's pid
 #
 # Settings (environment): KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (KAFKA_PORT+1),
 # KAFKA_DIR (.run/kafka-$KAFKA_PORT: data, log, pid), KAFKA_HEAP (512m),
 # KAFKA_START_TIMEOUT_S (90), KAFKA_LIBS (~/.cache/ticksmith/kafka-<version>).
+# One node of a cluster (deploy/kafka/cluster.sh sets these): KAFKA_NODE_ID (1),
+# KAFKA_VOTERS (id@host:port,... of every controller; unset: a standalone quorum of
+# this node), KAFKA_CLUSTER_ID (shared by the nodes; unset: a random one),
+# KAFKA_REPLICATION (1: default and internal topics' replication factor),
+# KAFKA_MIN_ISR (1).
 # Opt-in SASL: KAFKA_SASL_PORT adds a SASL_PLAINTEXT://localhost:$KAFKA_SASL_PORT
 # listener, KAFKA_SSL_PORT a SASL_SSL://localhost:$KAFKA_SSL_PORT listener whose
 # certificate is KAFKA_SSL_KEYSTORE (a PEM file: unencrypted PKCS#8 key, then the
@@ -33,6 +42,11 @@ ssl_port=${KAFKA_SSL_PORT:-}
 ssl_keystore=${KAFKA_SSL_KEYSTORE:-}
 sasl_user=${KAFKA_SASL_USER:-ticksmith}
 sasl_password=${KAFKA_SASL_PASSWORD:-ticksmith-secret}
+node_id=${KAFKA_NODE_ID:-1}
+voters=${KAFKA_VOTERS:-}
+cluster_id=${KAFKA_CLUSTER_ID:-}
+replication=${KAFKA_REPLICATION:-1}
+min_isr=${KAFKA_MIN_ISR:-1}
 pidfile=$dir/broker.pid
 log=$dir/server.log
 
@@ -66,8 +80,8 @@ write_properties() {
   fi
   cat >"$dir/server.properties" <<PROPS
 process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=localhost:$controller_port
+node.id=$node_id
+$(quorum_property)
 listeners=$listeners
 advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
@@ -75,12 +89,14 @@ inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=$protocols
 log.dirs=$dir/data
 num.partitions=4
-offsets.topic.replication.factor=1
+default.replication.factor=$replication
+min.insync.replicas=$min_isr
+offsets.topic.replication.factor=$replication
 offsets.topic.num.partitions=8
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+transaction.state.log.replication.factor=$replication
+transaction.state.log.min.isr=$min_isr
+share.coordinator.state.topic.replication.factor=$replication
+share.coordinator.state.topic.min.isr=$min_isr
 group.initial.rebalance.delay.ms=0
 log.cleaner.dedupe.buffer.size=2097152
 auto.create.topics.enable=false
@@ -89,6 +105,13 @@ PROPS
   if [ -n "$ssl_port" ]; then
     printf 'ssl.keystore.type=PEM\nssl.keystore.location=%s\n' "$ssl_keystore" >>"$dir/server.properties"
   fi
+}
+
+# A single node is a standalone (dynamic) quorum of itself; the nodes of a cluster
+# name every controller up front (a static quorum), so they format without --standalone.
+quorum_property() {
+  if [ -n "$voters" ]; then echo "controller.quorum.voters=$voters"
+  else echo "controller.quorum.bootstrap.servers=localhost:$controller_port"; fi
 }
 
 write_sasl_properties() {
@@ -130,10 +153,11 @@ jvm=(java -Xms"$heap" -Xmx"$heap" -XX:+UseG1GC -XX:MaxGCPauseMillis=20
 
 format() {
   if [ -f "$dir/data/meta.properties" ]; then check_scram_user; return; fi
-  local cluster_id scram=()
-  cluster_id=$("${jvm[@]}" kafka.tools.StorageTool random-uuid)
+  local id=$cluster_id scram=() standalone=(--standalone)
+  if [ -z "$id" ]; then id=$("${jvm[@]}" kafka.tools.StorageTool random-uuid); fi
+  if [ -n "$voters" ]; then standalone=(); fi
   mapfile -t scram < <(scram_args)
-  "${jvm[@]}" kafka.tools.StorageTool format --standalone -t "$cluster_id" \
+  "${jvm[@]}" kafka.tools.StorageTool format "${standalone[@]}" -t "$id" \
     -c "$dir/server.properties" "${scram[@]}" >/dev/null
   if sasl_on; then printf '%s\n' "$sasl_user" >"$dir/scram-user"; fi
 }
@@ -148,7 +172,7 @@ ready() {
     && { [ -z "$ssl_port" ] || port_open "$ssl_port"; }
 }
 
-start() {
+launch() {
   if running; then say "already running (pid $(cat "$pidfile")) on localhost:$port"; return; fi
   if port_open; then say "port $port is in use by another process; set KAFKA_PORT"; exit 1; fi
   for extra in "$sasl_port" "$ssl_port"; do
@@ -164,16 +188,33 @@ start() {
   write_properties
   format
   : >"$log"
-  local t0=$SECONDS t0_ms
-  t0_ms=$(date +%s%3N)
+  date +%s%3N >"$dir/launched-ms"
   nohup "${jvm[@]}" kafka.Kafka "$dir/server.properties" >"$dir/stdout.log" 2>&1 &
   echo $! >"$pidfile"
+}
+
+wait_ready() {
+  local t0=$SECONDS
   until ready; do
     if ! running; then say "broker exited during start-up; see $log and $dir/stdout.log"; tail -20 "$dir/stdout.log" >&2; exit 1; fi
     if ((SECONDS - t0 > timeout_s)); then say "not ready after ${timeout_s}s; see $log"; stop; exit 1; fi
     sleep 0.2
   done
-  say "ready on localhost:$port${sasl_port:+, SASL_PLAINTEXT on $sasl_port}${ssl_port:+, SASL_SSL on $ssl_port} in $(($(date +%s%3N) - t0_ms)) ms (pid $(cat "$pidfile"), logs in $dir)"
+  local took_ms=$(($(date +%s%3N) - $(cat "$dir/launched-ms")))
+  say "ready on localhost:$port${sasl_port:+, SASL_PLAINTEXT on $sasl_port}${ssl_port:+, SASL_SSL on $ssl_port} in $took_ms ms (pid $(cat "$pidfile"), logs in $dir)"
+}
+
+start() { launch && wait_ready; }
+
+# SIGKILL, as a crash or a power cut would: no controlled shutdown, no flush.
+kill_hard() {
+  if ! running; then say "not running"; return 1; fi
+  local pid
+  pid=$(cat "$pidfile")
+  kill -KILL "$pid"
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  rm -f "$pidfile"
+  say "killed (pid $pid)"
 }
 
 stop() {
@@ -192,5 +233,9 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) ready ;;
-  *) echo "usage: $0 fetch|start|stop|status" >&2; exit 2 ;;
+  launch) launch ;;
+  wait) wait_ready ;;
+  kill) kill_hard ;;
+  pid) running && cat "$pidfile" ;;
+  *) echo "usage: $0 fetch|start|stop|status|launch|wait|kill|pid" >&2; exit 2 ;;
 esac

@@ -24,11 +24,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.integration.cluster import Broker, Cluster
 from ticksmith.config import HttpSettings, KafkaSettings, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKER = ROOT / "deploy" / "kafka" / "broker.sh"
 PORT = int(os.environ.get("TICKSMITH_TEST_KAFKA_PORT", "19092"))
+# Fault tests crash brokers of their own: the 3-node cluster on CLUSTER_PORT+1..3
+# (controllers +11..13) and a single broker on FAULT_BROKER_PORT (controller +1).
+CLUSTER_PORT = int(os.environ.get("TICKSMITH_TEST_CLUSTER_PORT", "19700"))
+FAULT_BROKER_PORT = int(os.environ.get("TICKSMITH_TEST_FAULT_BROKER_PORT", "19750"))
 
 
 def _broker(command: str) -> subprocess.CompletedProcess[str]:
@@ -50,6 +55,41 @@ def kafka_bootstrap() -> Iterator[str]:
 @pytest.fixture(scope="session")
 async def admin(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
     client = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await client.start()
+    yield client
+    await client.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """The 3-node cluster, started for the first test that asks for it; one that
+    cannot start fails that test."""
+    cluster = Cluster(CLUSTER_PORT, tmp_path_factory.mktemp("cluster"))
+    print(cluster.start())
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+async def cluster_admin(kafka_cluster: Cluster) -> AsyncIterator[AIOKafkaAdminClient]:
+    client = AIOKafkaAdminClient(bootstrap_servers=kafka_cluster.bootstrap)
+    await client.start()
+    yield client
+    await client.close()
+
+
+@pytest.fixture(scope="session")
+def fault_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """A single broker of the fault tests' own, which they stop and start again."""
+    broker = Broker(FAULT_BROKER_PORT, tmp_path_factory.mktemp("fault-broker"))
+    print(broker.start_sync())
+    yield broker
+    broker.stop_sync()
+
+
+@pytest.fixture(scope="session")
+async def fault_broker_admin(fault_broker: Broker) -> AsyncIterator[AIOKafkaAdminClient]:
+    client = AIOKafkaAdminClient(bootstrap_servers=fault_broker.bootstrap)
     await client.start()
     yield client
     await client.close()
