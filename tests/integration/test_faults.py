@@ -62,7 +62,7 @@ async def settle(admin: AIOKafkaAdminClient, settings: Settings, members: list[M
     await wait_for(done, "the group to commit every tick", 60)
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(240)
 @pytest.mark.parametrize("how", ["sigterm", "sigkill"])
 async def test_single_broker_away_60s_mid_stream_leaves_every_bar_exact(
     how: str,
