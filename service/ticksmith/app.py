@@ -26,7 +26,7 @@ from ticksmith.cache.proxy_cache import ProxyCache
 from ticksmith.cache.sources import BarSource, IndicatorSource, TickSource
 from ticksmith.config import KafkaSettings, Settings
 from ticksmith.errors import MissingTopic
-from ticksmith.indicators.live import IndicatorWorker
+from ticksmith.indicators.live import IndicatorWorker, Values
 from ticksmith.ingest.dead_letter import DeadLetters
 from ticksmith.ingest.ownership import Ownership
 from ticksmith.monitor.gc_stats import GCStats
@@ -88,7 +88,7 @@ def build_parts(
         symbol_idle_ms=settings.store.symbol_idle_ms,
     )
     sources = {
-        "indicators": IndicatorSource(store, settings.indicator_specs),
+        "indicators": IndicatorSource(store, settings.indicator_specs, settings.bars.history_bars),
         "bars": BarSource(store),
         "ticks": TickSource(store),
     }
@@ -158,6 +158,7 @@ async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIter
         metrics,
         settings.ingest,
         forget=forget,
+        feed=partial(_feed, cache),
     )
     ingest = settings.ingest
     member = GroupMember(
@@ -216,6 +217,12 @@ def _monitor(settings: Settings, registry: CollectorRegistry, cache: ProxyCache)
         interval_ms=settings.monitor.interval_ms,
         declared_limit_bytes=settings.memory_limit_bytes,
     )
+
+
+def _feed(cache: ProxyCache, values: Values) -> None:
+    """The worker's values for a batch's closed bars go into the frames held for them."""
+    for interval_ms, closed in values.items():
+        cache.feed("indicators", interval_ms, closed)
 
 
 def _forget(cache: ProxyCache, indicators: IndicatorWorker, symbols: set[str]) -> None:

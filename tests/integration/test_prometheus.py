@@ -190,14 +190,14 @@ async def read_indicators(service: Service) -> None:
 
 
 async def read_through_the_cache(service: Service) -> None:
-    """A miss, a hit, then a read after eviction: a reclaimed-value recompute."""
+    """A first read, a hit, then a read after eviction: a reclaimed-value recompute."""
     await read_indicators(service)
     await read_indicators(service)
     service.cache.evict_to(0)
     gc.collect()
     await read_indicators(service)
     sample = service.metrics.registry.get_sample_value
-    assert sample("ticksmith_cache_recomputes_total", {"trigger": "miss"}) == 1
+    assert sample("ticksmith_cache_recomputes_total", {"trigger": "first"}) == 1
     assert sample("ticksmith_cache_recomputes_total", {"trigger": "reclaimed"}) == 1
     assert sample("ticksmith_cache_hits_total") == 1
 

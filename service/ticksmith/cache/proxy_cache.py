@@ -5,6 +5,13 @@ An evicted value dies as soon as no reader pins it; a reader still holding its
 proxy then gets ``ReferenceError``, which :meth:`ProxyCache.read` answers with a
 recompute from the store. Values are versioned by their source, so a reader
 never gets a value older than the store's state at the time of the read.
+
+Indicator frames are :class:`GrowingFrame` values that the indicator worker
+feeds (:meth:`ProxyCache.feed`) with every batch's closed bars, so they never
+go stale; a reader gets a proxy to the frame's current snapshot. Recomputes
+are counted by trigger: ``first`` (never built, or forgotten), ``reclaimed``
+(evicted and collected) and ``stale`` (alive but out of date: the values the
+worker does not feed, bars and ticks).
 """
 
 from __future__ import annotations
@@ -17,8 +24,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, TypeVar
 
+import numpy as np
 import pandas as pd
 
+from ticksmith.cache.frames import GrowingFrame
+from ticksmith.indicators.live import ClosedValues
 from ticksmith.monitor.metrics import Metrics
 
 T = TypeVar("T")
@@ -45,12 +55,24 @@ class _Entry:
     nbytes: int
 
 
+def _readable(value: Any) -> Any:
+    """What a reader gets: a growing frame's current snapshot, else the value."""
+    return value.snapshot() if isinstance(value, GrowingFrame) else value
+
+
+def _version(value: Any, entry: _Entry) -> int:
+    """A fed frame's version is the bars it holds; other values keep theirs."""
+    return value.total if isinstance(value, GrowingFrame) else entry.version
+
+
 def deep_nbytes(value: Any) -> int:
     """Bytes really held by a value: pandas objects deep, numpy buffers, else 0."""
     if isinstance(value, pd.DataFrame):
         return int(value.memory_usage(index=True, deep=True).sum())
     if isinstance(value, pd.Series):
         return int(value.memory_usage(index=True, deep=True))
+    if isinstance(value, GrowingFrame):
+        return value.nbytes
     return int(getattr(value, "nbytes", 0))
 
 
@@ -68,7 +90,7 @@ class ProxyCache:
 
     def get(self, key: Key) -> Any:
         """A proxy to the current value for `key`, computed if absent, dead or stale."""
-        return weakref.proxy(self._value(key))
+        return weakref.proxy(_readable(self._value(key)))
 
     def read(self, key: Key, use: Callable[[Any], T]) -> T:
         """`use(proxy)`, recomputing once if the proxy's referent was reclaimed."""
@@ -83,7 +105,7 @@ class ProxyCache:
     @contextmanager
     def pin(self, key: Key) -> Iterator[Any]:
         """A strong reference for the length of a computation; eviction cannot reclaim it."""
-        value = self._value(key)
+        value = _readable(self._value(key))
         try:
             yield value
         finally:
@@ -99,6 +121,28 @@ class ProxyCache:
         self._metrics.cache_evictions.labels(reason).inc(evicted)
         return evicted
 
+    def feed(self, kind: str, interval_ms: int, closed: ClosedValues) -> int:
+        """Append a batch's closed bars and the worker's values to the frames held
+        for them (alive: strongly held or pinned by a reader); return how many."""
+        fed = 0
+        ends = np.cumsum(closed.counts).tolist()
+        for symbol, n, end in zip(closed.symbols, closed.counts.tolist(), ends, strict=True):
+            entry = self._entries.get(Key(symbol, kind, interval_ms))
+            value = entry.ref() if entry is not None else None
+            if value is None or entry is None:
+                continue
+            values = {c: v[end - n : end] for c, v in closed.values.items()}
+            value.append(closed.bars[end - n : end], values)
+            fed += 1
+            if key_bytes := value.nbytes - entry.nbytes:
+                self._resize(Key(symbol, kind, interval_ms), entry, key_bytes)
+        return fed
+
+    def _resize(self, key: Key, entry: _Entry, delta: int) -> None:
+        entry.nbytes += delta
+        if key in self._strong:
+            self.strong_bytes += delta
+
     def drop_symbols(self, symbols: set[str]) -> None:
         """Forget every entry of these symbols (their partitions were revoked)."""
         for key in [k for k in self._entries if k.symbol in symbols]:
@@ -109,14 +153,14 @@ class ProxyCache:
         version = source.version(key)
         entry = self._entries.get(key)
         value = entry.ref() if entry is not None else None
-        if value is not None and entry is not None and entry.version == version:
+        if value is not None and entry is not None and _version(value, entry) == version:
             self._metrics.cache_hits.inc()
             if key in self._strong:
                 self._strong.move_to_end(key)
             else:
                 self._admit(key, value, entry.nbytes)
             return value
-        trigger = "miss" if entry is None else ("stale" if value is not None else "reclaimed")
+        trigger = "first" if entry is None else ("stale" if value is not None else "reclaimed")
         return self._recompute(key, source, version, trigger)
 
     def _recompute(self, key: Key, source: Source, version: int, trigger: str) -> Any:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ticksmith.cache.frames import GrowingFrame
 from ticksmith.cache.proxy_cache import Key
 from ticksmith.errors import TicksmithError
 from ticksmith.indicators import IndicatorSpec, indicator_frame, phase_of
-from ticksmith.store.store import Store
+from ticksmith.store.store import Store, bars_to_frame
 from ticksmith.store.symbols import SymbolState
 
 
@@ -27,19 +28,28 @@ class _StoreSource:
 
 
 class IndicatorSource(_StoreSource):
-    """Closed bars plus every configured indicator; changes when a bar closes."""
+    """Closed bars plus every configured indicator, as a frame the indicator worker
+    feeds (cache/frames.py); built here only when none is held."""
 
-    def __init__(self, store: Store, specs: tuple[IndicatorSpec, ...]) -> None:
+    def __init__(self, store: Store, specs: tuple[IndicatorSpec, ...], keep: int) -> None:
         super().__init__(store)
         self._specs = specs
+        self._columns = tuple(c for spec in specs for c in spec.columns)
+        self._keep = keep
 
     def version(self, key: Key) -> int:
-        return self._state(key).version
+        """The bars ever closed at this interval: the fed frame holds as many."""
+        return self._state(key).bars[key.interval_ms].total
 
-    def compute(self, key: Key) -> pd.DataFrame:
-        self._state(key)
-        bars = self._store.bars_frame(key.symbol, key.interval_ms)
-        return indicator_frame(bars, self._specs, phase_of(key.symbol))
+    def compute(self, key: Key) -> GrowingFrame:
+        ring = self._state(key).bars[key.interval_ms]
+        rows = ring.to_array()
+        bars = bars_to_frame(rows)
+        values = indicator_frame(bars, self._specs, phase_of(key.symbol))
+        frame = GrowingFrame(self._columns, self._keep, capacity=max(len(rows), 16))
+        frame.append(rows, {c: values[c].to_numpy() for c in self._columns})
+        frame.total = ring.total
+        return frame
 
 
 class BarSource(_StoreSource):

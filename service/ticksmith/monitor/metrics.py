@@ -108,7 +108,7 @@ class Metrics:
         )
         self.cache_recomputes = c(
             "cache_recomputes",
-            "Values recomputed, by trigger (miss, stale, reclaimed).",
+            "Values built, by trigger (first, reclaimed; stale for values not fed).",
             ["trigger"],
         )
         self.cache_recompute_seconds = h(

@@ -17,7 +17,7 @@ import numpy as np
 from aiokafka import TopicPartition
 
 from ticksmith.config import IngestSettings
-from ticksmith.indicators.live import IndicatorWorker
+from ticksmith.indicators.live import IndicatorWorker, Values
 from ticksmith.ingest.dead_letter import DeadLetters
 from ticksmith.ingest.decode import Decoded, Runs, decode
 from ticksmith.ingest.reasons import Reason
@@ -40,12 +40,13 @@ class BatchEffects:
     metrics: Metrics
     ingest: IngestSettings
     forget: Callable[[set[str]], None]  # symbols the store no longer holds
+    feed: Callable[[Values], None] = lambda values: None  # the worker's values, to the cache
 
     def warm_up(self, records: list[Record], floors: set[TopicPartition]) -> None:
         decoded = self._decode(records)
         self._set_floors(decoded.ticks, floors)
         result = self.store.apply(decoded.ticks)
-        self.indicators.update(result.closed)  # state only: outputs were the old owner's
+        self.feed(self.indicators.update(result.closed))  # no outputs: they were the old owner's
         self._expire(result)
         parts, counts = np.unique(decoded.ticks.partition, return_counts=True)
         for p, n in zip(parts.tolist(), counts.tolist(), strict=True):
@@ -59,6 +60,7 @@ class BatchEffects:
         self._set_floors(decoded.ticks, floors)
         result = self.store.apply(decoded.ticks)
         values = self.indicators.update(result.closed)
+        self.feed(values)
         published, outputs = await self.publisher.send(result.closed, values)
         dead = await self.dead_letters.enqueue(self._rejects(records, decoded, result))
         self._expire(result)
@@ -87,6 +89,7 @@ class BatchEffects:
         result = self.store.advance(watermark_ns, partitions)
         if result.closed:
             values = self.indicators.update(result.closed)
+            self.feed(values)
             self._count_bars(result, await self.publisher.publish(result.closed, values))
 
     def _decode(self, records: list[Record], runs: Runs | None = None) -> Decoded:

@@ -1,0 +1,164 @@
+"""The indicator worker feeds the cache: after any sequence of closed bars, reads,
+evictions and collections, a reader's frame is exactly what the worker published,
+a held snapshot never changes, and frames are built only on a first read or after
+reclamation, never because a bar closed."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry
+
+from ticksmith.app import _feed
+from ticksmith.cache.proxy_cache import Key, ProxyCache
+from ticksmith.cache.sources import IndicatorSource
+from ticksmith.config import DEFAULT_INDICATORS
+from ticksmith.indicators.live import IndicatorWorker
+from ticksmith.indicators.spec import parse_specs
+from ticksmith.monitor.metrics import Metrics
+from ticksmith.store.bars import vwap
+from ticksmith.store.store import Store
+from ticksmith.ticks import TickBatch
+
+SYMBOLS = ("A", "B", "C")
+SECOND = 1_000_000_000
+
+
+@dataclass
+class World:
+    """The worker's pipeline in miniature, plus what it published per symbol."""
+
+    history: int
+    store: Store = field(init=False)
+    worker: IndicatorWorker = field(init=False)
+    cache: ProxyCache = field(init=False)
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    published: dict[str, list[pd.DataFrame]] = field(default_factory=dict)
+    clock: int = 1_700_000_000 * SECOND
+
+    def __post_init__(self) -> None:
+        specs = parse_specs(DEFAULT_INDICATORS)
+        metrics = Metrics(self.registry)
+        self.store = Store([1_000], history_bars=self.history, ticks_per_symbol=16)
+        self.worker = IndicatorWorker(specs, [1_000], metrics)
+        source = IndicatorSource(self.store, specs, self.history)
+        self.cache = ProxyCache(1 << 30, {"indicators": source}, metrics)
+
+    def close_bars(self, symbols: list[str], seconds: int, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        n = seconds * 4 * len(symbols)
+        ts = self.clock + np.arange(n) * (SECOND // (4 * len(symbols)))
+        self.clock = int(ts[-1]) + 1
+        batch = TickBatch.of_symbols(
+            symbol=np.array(symbols * (n // len(symbols)), dtype=object),
+            ts_ns=ts.astype(np.int64),
+            price=np.round(100 + rng.standard_normal(n).cumsum(), 2),
+            size=rng.integers(1, 100, n).astype(np.float64),
+            side=np.zeros(n, np.int8),
+            partition=np.zeros(n, np.int32),
+            offset=np.arange(n, dtype=np.int64),
+        )
+        values = self.worker.update(self.store.apply(batch).closed)
+        _feed(self.cache, values)
+        closed = values.get(1_000)
+        if closed is None:
+            return
+        ends = np.cumsum(closed.counts)
+        for symbol, count, end in zip(closed.symbols, closed.counts, ends, strict=True):
+            bars = closed.bars[end - count : end]
+            rows = pd.DataFrame({c: v[end - count : end] for c, v in closed.values.items()})
+            rows["close"] = bars["close"]
+            rows["vwap"] = vwap(bars)
+            self.published.setdefault(symbol, []).append(rows)
+
+    def expected(self, symbol: str) -> pd.DataFrame:
+        return pd.concat(self.published[symbol], ignore_index=True).tail(self.history)
+
+    def recomputes(self, trigger: str) -> float:
+        sample = "ticksmith_cache_recomputes_total"
+        return self.registry.get_sample_value(sample, {"trigger": trigger}) or 0.0
+
+
+def assert_published(world: World, symbol: str, frame: pd.DataFrame) -> None:
+    expected = world.expected(symbol).reset_index(drop=True)
+    got = frame.reset_index(drop=True)[list(expected.columns)]
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+
+
+Op = tuple[str, int]
+OPS = st.lists(
+    st.tuples(st.sampled_from(["close", "read", "hold", "evict", "collect"]), st.integers(0, 9)),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ops=OPS)
+def test_readers_always_get_exactly_what_the_worker_published(ops: list[Op]) -> None:
+    world = World(history=10_000)
+    held: list[tuple[object, pd.DataFrame]] = []
+    built: set[str] = set()
+    firsts = 0
+    for op, k in ops:
+        symbol = SYMBOLS[k % len(SYMBOLS)]
+        if op == "close":
+            world.close_bars(list(SYMBOLS[: 1 + k % 3]), 1 + k % 4, seed=k)
+        elif op in ("read", "hold") and symbol in world.published:
+            firsts += symbol not in built
+            built.add(symbol)
+            with world.cache.pin(Key(symbol, "indicators", 1_000)) as frame:
+                assert_published(world, symbol, frame)
+                if op == "hold":
+                    held.append((world.cache.get(Key(symbol, "indicators", 1_000)), frame.copy()))
+        elif op == "evict":
+            world.cache.evict_to(0)
+        elif op == "collect":
+            gc.collect()
+        for proxy, seen in held:  # a held snapshot is gone, or exactly as it was read
+            with contextlib.suppress(ReferenceError):
+                pd.testing.assert_frame_equal(proxy.copy(), seen, check_exact=True)  # type: ignore[attr-defined]
+    assert world.recomputes("stale") == 0  # no frame is rebuilt because a bar closed
+    assert world.recomputes("first") == firsts
+    reclaimed = world.recomputes("reclaimed")
+    assert reclaimed <= sum(op == "evict" for op, _ in ops) * len(SYMBOLS)
+
+
+def test_a_read_after_bars_closed_finds_the_frame_fed_not_rebuilt() -> None:
+    world = World(history=10_000)
+    world.close_bars(list(SYMBOLS), 5, seed=1)
+    key = Key("A", "indicators", 1_000)
+    with world.cache.pin(key) as frame:
+        before = len(frame)
+    for seed in range(2, 12):
+        world.close_bars(list(SYMBOLS), 3, seed=seed)
+        with world.cache.pin(key) as frame:
+            assert_published(world, "A", frame)
+    assert len(frame) > before + 25  # ~3 bars per close, all fed
+    assert world.recomputes("first") == 1
+    assert world.recomputes("stale") == world.recomputes("reclaimed") == 0
+
+
+def test_an_evicted_and_collected_frame_is_rebuilt_once_as_reclaimed() -> None:
+    world = World(history=10_000)
+    world.close_bars(list(SYMBOLS), 30, seed=3)
+    key = Key("B", "indicators", 1_000)
+    proxy = world.cache.get(key)
+    assert len(proxy) == 29
+    world.cache.evict_to(0)
+    gc.collect()
+    world.close_bars(list(SYMBOLS), 2, seed=4)  # nothing is fed to a reclaimed frame
+    try:
+        len(proxy)
+        raise AssertionError("the proxy should be dead")
+    except ReferenceError:
+        pass
+    with world.cache.pin(key) as frame:
+        assert_published(world, "B", frame)
+    assert (world.recomputes("first"), world.recomputes("reclaimed")) == (1, 1)
