@@ -18,6 +18,7 @@ from tests.integration.conftest import read_all, scrape, wait_for
 from tests.oracle import assert_bars_equal, offline_bars
 from ticksmith import output
 from ticksmith.app import Service
+from ticksmith.cache.frames import bars_to_frame
 from ticksmith.config import BarSettings, Settings
 from ticksmith.indicators import indicator_frame, phase_of
 from ticksmith.produce.market import Market, symbol_names
@@ -28,7 +29,7 @@ SettingsFactory = Callable[..., Awaitable[Settings]]
 
 
 def store_bars(service: Service) -> pd.DataFrame:
-    frames = {s: service.store.bars_frame(s) for s in service.store.symbols()}
+    frames = {s: bars_to_frame(service.store.bars(s)) for s in service.store.symbols()}
     out = pd.concat(frames, names=["symbol", "start"])
     starts = out.index.get_level_values("start").as_unit("ns").asi8
     out.index = pd.MultiIndex.from_arrays(

@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.oracle import assert_bars_equal, offline_bars
-from ticksmith.store.store import Store
+from ticksmith.cache.frames import bars_to_frame
+from ticksmith.store.store import Store, running_max
 from ticksmith.ticks import TickBatch
 
 INTERVAL_MS = 1
@@ -38,8 +39,12 @@ def to_batch(t: pd.DataFrame) -> TickBatch:
     )
 
 
+def bars_frame(store: Store, symbol: str, interval_ms: int | None = None) -> pd.DataFrame:
+    return bars_to_frame(store.bars(symbol, interval_ms))
+
+
 def store_bars(store: Store) -> pd.DataFrame:
-    frames = {s: store.bars_frame(s) for s in store.symbols()}
+    frames = {s: bars_frame(store, s) for s in store.symbols()}
     out = pd.concat(frames, names=["symbol", "start"])
     out.index = out.index.set_levels(out.index.levels[1].as_unit("ns").asi8, level=1).rename(
         ["symbol", "start_ns"]
@@ -69,30 +74,30 @@ def test_bars_equal_offline_recomputation_however_the_stream_is_batched(
     assert closed == len(expected)
     if len(expected):
         assert_bars_equal(store_bars(store).loc[expected.index], expected)
-    assert sum(len(store.bars_frame(s)) for s in store.symbols()) == len(expected)
+    assert sum(len(bars_frame(store, s)) for s in store.symbols()) == len(expected)
 
 
 def test_a_tick_older_than_the_forming_bar_is_late_and_changes_nothing() -> None:
     store = Store([INTERVAL_MS], history_bars=100, ticks_per_symbol=8)
     store.apply(to_batch(make_ticks(1, 50, 1)))
-    before = store.bars_frame("S0").copy()
+    before = bars_frame(store, "S0").copy()
     old = pd.DataFrame(
         {"symbol": ["S0", "S0"], "ts": [0, 10**9], "price": [1.0, 2.0], "size": [1.0, 1.0]}
     )
     result = store.apply(to_batch(old))
     assert result.late.ts_ns.tolist() == [0]
-    pd.testing.assert_frame_equal(store.bars_frame("S0").iloc[: len(before)], before)
+    pd.testing.assert_frame_equal(bars_frame(store, "S0").iloc[: len(before)], before)
 
 
 def test_a_batch_of_only_late_ticks_is_all_late_and_changes_nothing() -> None:
     store = Store([INTERVAL_MS], history_bars=100, ticks_per_symbol=8)
     store.apply(to_batch(make_ticks(1, 50, 1)))
-    before, ticks_before = store.bars_frame("S0").copy(), store.tick_count("S0")
+    before, ticks_before = bars_frame(store, "S0").copy(), store.tick_count("S0")
     old = pd.DataFrame({"symbol": ["S0"] * 2, "ts": [0, 1], "price": [1.0] * 2, "size": [1.0] * 2})
     result = store.apply(to_batch(old))
     assert result.late.ts_ns.tolist() == [0, 1]
     assert result.bars_closed == 0
-    pd.testing.assert_frame_equal(store.bars_frame("S0"), before)
+    pd.testing.assert_frame_equal(bars_frame(store, "S0"), before)
     assert store.tick_count("S0") == ticks_before
 
 
@@ -121,8 +126,9 @@ def test_the_tick_window_keeps_the_newest_ticks() -> None:
     ticks = make_ticks(3, 200, 1)
     for lo in range(0, 200, 7):
         store.apply(to_batch(ticks.iloc[lo : lo + 7]))
-    frame = store.ticks_frame("S0")
-    np.testing.assert_array_equal(frame["price"].to_numpy(), ticks["price"].to_numpy()[-16:])
+    kept = store.ticks("S0")
+    np.testing.assert_array_equal(kept["price"], ticks["price"].to_numpy()[-16:])
+    np.testing.assert_array_equal(kept["ts_ns"], ticks["ts"].to_numpy()[-16:])
 
 
 def jumbled(ticks: pd.DataFrame, disorder: int, seed: int) -> pd.DataFrame:
@@ -133,7 +139,7 @@ def jumbled(ticks: pd.DataFrame, disorder: int, seed: int) -> pd.DataFrame:
 
 
 def all_bars(store: Store, ms: int) -> pd.DataFrame:
-    frames = {s: store.bars_frame(s, ms) for s in store.symbols()}
+    frames = {s: bars_frame(store, s, ms) for s in store.symbols()}
     frames = {s: f for s, f in frames.items() if len(f)}
     if not frames:
         return pd.DataFrame()
@@ -186,16 +192,16 @@ def test_a_tick_whose_bar_closed_beyond_the_lateness_is_late() -> None:
     )
     result = store.apply(to_batch(ticks))
     assert (result.late.ts_ns // INTERVAL).tolist() == [11, 9]
-    assert store.bars_frame("A")["close"].tolist() == [1.0]  # [10,11) closed; [13,14) not yet
+    assert bars_frame(store, "A")["close"].tolist() == [1.0]  # [10,11) closed; [13,14) not yet
 
 
 def test_advancing_the_wall_clock_closes_a_quiet_symbols_bars() -> None:
     store = Store([1, 4], history_bars=100, ticks_per_symbol=8)
     store.apply(to_batch(make_ticks(5, 30, 1).assign(ts=lambda t: t["ts"] % (3 * INTERVAL))))
-    assert len(store.bars_frame("S0", 4)) == 0
+    assert len(bars_frame(store, "S0", 4)) == 0
     result = store.advance(100 * INTERVAL, [0])
     assert set(result.closed) == {1, 4}
-    assert len(store.bars_frame("S0", 4)) == 1 and len(store.forming("S0", 4)) == 0
+    assert len(bars_frame(store, "S0", 4)) == 1 and len(store.forming("S0", 4)) == 0
 
 
 def test_the_forming_bar_is_readable_and_reading_it_changes_nothing() -> None:
@@ -214,3 +220,11 @@ def test_the_forming_bar_is_readable_and_reading_it_changes_nothing() -> None:
     before = all_bars(store, 5)
     store.forming("S0", 5)
     pd.testing.assert_frame_equal(all_bars(store, 5), before)
+
+
+@given(runs=st.lists(st.lists(st.integers(-(2**62), 2**62), min_size=1, max_size=40), max_size=8))
+def test_running_max_within_runs_equals_a_per_run_cumulative_max(runs: list[list[int]]) -> None:
+    values = np.array([v for run in runs for v in run], dtype=np.int64)
+    rank = np.array([i for run in runs for i in range(len(run))], dtype=np.intp)
+    expected = [m for run in runs for m in np.maximum.accumulate(np.array(run, np.int64))]
+    assert running_max(values, rank).tolist() == expected

@@ -9,7 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.oracle import assert_bars_equal, offline_bars
-from tests.unit.test_store import INTERVAL, INTERVAL_MS, make_ticks, store_bars, to_batch
+from tests.unit.test_store import (
+    INTERVAL,
+    INTERVAL_MS,
+    bars_frame,
+    make_ticks,
+    store_bars,
+    to_batch,
+)
 from ticksmith.store.store import ApplyResult, Store
 from ticksmith.ticks import TickBatch
 
@@ -58,7 +65,7 @@ def test_quiet_close_decides_the_same_however_the_stream_is_batched(
     for ms in (INTERVAL_MS, 4 * INTERVAL_MS):
         for symbol in whole.symbols():
             # coarser VWAPs sum notionals in batch-dependent order: equal to 1e-12
-            assert_bars_equal(cut.bars_frame(symbol, ms), whole.bars_frame(symbol, ms))
+            assert_bars_equal(bars_frame(cut, symbol, ms), bars_frame(whole, symbol, ms))
 
 
 def test_a_quiet_symbols_bar_closes_once_its_partition_moved_past_the_deadline() -> None:

@@ -99,3 +99,19 @@ class GrowingFrame:
         count[:keep] = self._count[lo : self._hi]
         self._floats, self._start, self._count = floats, start, count
         self._lo, self._hi = 0, keep
+
+
+def bars_to_frame(rows: Bars) -> pd.DataFrame:
+    """Closed bars as a DataFrame: OHLCV, VWAP and trade count, indexed by bar start."""
+    frame = pd.DataFrame({n: rows[n] for n in ("open", "high", "low", "close", "volume")})
+    frame["vwap"] = vwap(rows)
+    frame["count"] = rows["count"]
+    frame.index = pd.to_datetime(rows["start_ns"], unit="ns", utc=True).rename("start")
+    return frame
+
+
+def ticks_to_frame(rows: Mapping[str, npt.NDArray[np.generic]]) -> pd.DataFrame:
+    """Kept ticks (the store's columns) as a DataFrame indexed by event time."""
+    frame = pd.DataFrame({n: rows[n] for n in ("price", "size", "side")})
+    frame.index = pd.to_datetime(rows["ts_ns"], unit="ns", utc=True).rename("ts")
+    return frame

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ticksmith.cache.frames import GrowingFrame
+from ticksmith.cache.frames import GrowingFrame, bars_to_frame, ticks_to_frame
 from ticksmith.cache.proxy_cache import Key
 from ticksmith.errors import TicksmithError
 from ticksmith.indicators import IndicatorSpec, indicator_frame, phase_of
-from ticksmith.store.store import Store, bars_to_frame
+from ticksmith.store.store import Store
 from ticksmith.store.symbols import SymbolState
 
 
@@ -60,7 +60,7 @@ class BarSource(_StoreSource):
 
     def compute(self, key: Key) -> pd.DataFrame:
         self._state(key)
-        return self._store.bars_frame(key.symbol, key.interval_ms)
+        return bars_to_frame(self._store.bars(key.symbol, key.interval_ms))
 
 
 class TickSource(_StoreSource):
@@ -72,4 +72,4 @@ class TickSource(_StoreSource):
 
     def compute(self, key: Key) -> pd.DataFrame:
         self._state(key)
-        return self._store.ticks_frame(key.symbol)
+        return ticks_to_frame(self._store.ticks(key.symbol))

@@ -55,7 +55,7 @@ class Metrics:
         )
         self.end_to_end_seconds = h(
             "end_to_end_latency_seconds",
-            "From a batch's newest tick event time to its effects being readable.",
+            "From the Kafka timestamp of a batch's oldest record to its effects acknowledged.",
             (),
             LATENCY_SECONDS,
         )

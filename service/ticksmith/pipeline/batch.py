@@ -65,12 +65,12 @@ class BatchEffects:
         dead = await self.dead_letters.enqueue(self._rejects(records, decoded, result))
         self._expire(result)
         self._count(batch, decoded.ticks, result, published)
-        ts = decoded.ticks.ts_ns
+        written = [rs[0].timestamp for rs in batch.values() if rs[0].timestamp >= 0]
         return Effects(
             outputs=outputs,
             dead_letters=dead,
             offsets={tp: rs[-1].offset + 1 for tp, rs in batch.items()},
-            newest_event_s=int(ts.max()) / 1e9 if len(ts) else None,
+            written_s=min(written) / 1e3 if written else None,
         )
 
     async def unreadable(self, records: list[Record]) -> Effects:

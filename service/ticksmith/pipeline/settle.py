@@ -7,7 +7,9 @@ order. The steps, in the order :meth:`Settler._settle` runs them:
 1. wait until the broker acknowledged the batch's output records;
 2. wait until it acknowledged the batch's dead letters;
 3. commit the batch's offsets to the group;
-4. remember them as committed, and observe the batch's end-to-end latency.
+4. remember them as committed, and observe the batch's end-to-end latency: from
+   the Kafka timestamp of its oldest record (the first of each partition's run)
+   to now, when its effects are acknowledged and its offsets committed.
 
 A failure at step 1 or 2 means step 3 never runs: nothing past a record whose
 effects were not acknowledged is committed. The failure is kept and raised by
@@ -50,7 +52,7 @@ class Effects:
     outputs: Awaitable[object]
     dead_letters: Awaitable[object]
     offsets: dict[TopicPartition, int]  # the next offset to read, per partition
-    newest_event_s: float | None = None  # the batch's newest tick, for the latency metric
+    written_s: float | None = None  # Kafka timestamp of the batch's oldest record, seconds
 
 
 class Settler:
@@ -94,8 +96,8 @@ class Settler:
             ) from exc
         if await self._commit(effects.offsets):  # 3
             self.committed.update(effects.offsets)  # 4
-            if effects.newest_event_s is not None:
-                latency = max(0.0, time.time() - effects.newest_event_s)
+            if effects.written_s is not None:  # a producer clock ahead of ours reads 0
+                latency = max(0.0, time.time() - effects.written_s)
                 self._metrics.end_to_end_seconds.observe(latency)
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> bool:

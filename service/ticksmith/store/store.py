@@ -33,9 +33,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
-from ticksmith.store.bars import NO_BAR, Bars, merge_into, rollup, segment, vwap
+from ticksmith.store.bars import NO_BAR, Bars, merge_into, rollup, segment
 from ticksmith.store.groups import Groups
 from ticksmith.store.pending import Pending, Ticks
 from ticksmith.store.rollup import Rollup
@@ -229,20 +228,18 @@ class Store:
             rollup_.clear(slots)
         return self._table.remove(slots)
 
-    def bars_frame(self, symbol: str, interval_ms: int | None = None) -> pd.DataFrame:
-        """Closed bars of a symbol, oldest first, as a DataFrame indexed by bar start."""
+    def bars(self, symbol: str, interval_ms: int | None = None) -> Bars:
+        """Closed bars of a symbol, oldest first (a copy)."""
         ms = interval_ms or self.intervals_ms[0]
-        return bars_to_frame(self._table[symbol].bars[ms].to_array())
+        return self._table[symbol].bars[ms].to_array()
 
     def tick_count(self, symbol: str) -> int:
         """Ticks the symbol ever had in this store (its tick window's version)."""
         return int(self._ticks.total[self._table[symbol].slot])
 
-    def ticks_frame(self, symbol: str) -> pd.DataFrame:
-        rows = self._ticks.rows_of(self._table[symbol].slot)
-        frame = pd.DataFrame({n: rows[n] for n in ("price", "size", "side")})
-        frame.index = pd.to_datetime(rows["ts_ns"], unit="ns", utc=True).rename("ts")
-        return frame
+    def ticks(self, symbol: str) -> dict[str, npt.NDArray[np.generic]]:
+        """The symbol's kept ticks, oldest first: ts_ns, price, size, side (copies)."""
+        return self._ticks.rows_of(self._table[symbol].slot)
 
     def forming(self, symbol: str, interval_ms: int | None = None) -> Bars:
         """Provisional bars in progress (newest last), from ticks not yet in a closed
@@ -321,8 +318,7 @@ class Store:
         if in_order:  # the usual case: the newest before a tick is the one just before it
             before = np.r_[NO_BAR, t[:-1]]
         else:
-            running = pd.Series(t).groupby(np.repeat(groups.slots, groups.counts)).cummax()
-            before = np.r_[NO_BAR, running.to_numpy()[:-1]]
+            before = np.r_[NO_BAR, running_max(t, groups.rank())[:-1]]
         before[first] = NO_BAR
         before = np.maximum(before, self._watermark[slot[groups.order]])
         if self._quiet_ns:
@@ -374,6 +370,18 @@ class Store:
         return out, int((~complete).sum())
 
 
+def running_max(values: I64, rank: Ints) -> I64:
+    """The running maximum within runs (`rank`: each element's place in its run),
+    by pointer doubling: log2 of the longest run vectorised steps."""
+    out = values.copy()
+    step = 1
+    while len(rank) and step <= int(rank.max()):
+        at = np.flatnonzero(rank >= step)
+        out[at] = np.maximum(out[at], out[at - step])
+        step *= 2
+    return out
+
+
 def _prepend_forming(held: Bars, later: Bars) -> Bars:
     """The coarser forming bar merged with the provisional bars after it."""
     if held["start_ns"][0] == NO_BAR:
@@ -383,12 +391,3 @@ def _prepend_forming(held: Bars, later: Bars) -> Bars:
         merge_into(later, np.array([0]), held)
         return later
     return np.concatenate((held, later))
-
-
-def bars_to_frame(rows: Bars) -> pd.DataFrame:
-    """Closed bars as a DataFrame: OHLCV, VWAP and trade count, indexed by bar start."""
-    frame = pd.DataFrame({n: rows[n] for n in ("open", "high", "low", "close", "volume")})
-    frame["vwap"] = vwap(rows)
-    frame["count"] = rows["count"]
-    frame.index = pd.to_datetime(rows["start_ns"], unit="ns", utc=True).rename("start")
-    return frame

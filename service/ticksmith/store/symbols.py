@@ -1,10 +1,9 @@
 """Which symbols the store holds: a slot each, up to a limit, found by name a batch at a time.
 
-A symbol's slot indexes every per-symbol array of the store. Names are looked
-up for a whole batch with one ``pandas.Index.get_indexer``; symbols added since
-the index was built are found in a small dict, and the index is rebuilt only
-when that dict has grown to a fraction of it, so a stream of new symbols costs
-amortised O(1) per symbol instead of a rebuild per batch.
+A symbol's slot indexes every per-symbol array of the store. A batch names
+each of its distinct symbols once (``TickBatch.names``), so finding their slots
+is one dict lookup per distinct symbol, not per tick; adding or removing a
+symbol costs O(1), with no index to rebuild.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from ticksmith.store.bars import BAR_DTYPE
 from ticksmith.store.ring import Ring
@@ -46,9 +44,6 @@ class SymbolTable:
         self._by_slot: list[SymbolState | None] = []
         self._free: list[int] = []
         self.partition: Ints = np.full(64, NO_SLOT, dtype=np.intp)  # per slot; -1: unused
-        self._index: pd.Index | None = None
-        self._index_slots: Ints = np.empty(0, dtype=np.intp)
-        self._recent: dict[str, int] = {}  # added since the index was built
 
     def __len__(self) -> int:
         return len(self._symbols)
@@ -78,14 +73,12 @@ class SymbolTable:
 
     def lookup(self, names: npt.NDArray[np.object_]) -> Ints:
         """The slot of each name, NO_SLOT for a symbol not held."""
-        found = self._name_index().get_indexer(names)
-        slots = np.full(len(names), NO_SLOT, dtype=np.intp)
-        hit = found >= 0
-        slots[hit] = self._index_slots[found[hit]]
-        if self._recent:
-            for i in np.flatnonzero(found < 0).tolist():
-                slots[i] = self._recent.get(names[i], NO_SLOT)
-        return slots
+        symbols = self._symbols
+        return np.fromiter(
+            (state.slot if (state := symbols.get(n)) else NO_SLOT for n in names.tolist()),
+            np.intp,
+            len(names),
+        )
 
     def add(self, symbol: str, partition: int, intervals_ms: tuple[int, ...], history: int) -> int:
         """A slot for a new symbol (owned by `partition`), or NO_SLOT when the table is full."""
@@ -97,7 +90,6 @@ class SymbolTable:
         self._symbols[symbol] = state
         self._by_slot[slot] = state
         self.partition[slot] = partition
-        self._recent[symbol] = slot
         return slot
 
     def remove(self, slots: Ints) -> list[str]:
@@ -110,8 +102,6 @@ class SymbolTable:
             self._free.append(slot)
             names.append(state.symbol)
         self.partition[slots] = NO_SLOT
-        self._index = None
-        self._recent.clear()
         return names
 
     def slots_of(self, partitions: set[int]) -> Ints:
@@ -125,14 +115,3 @@ class SymbolTable:
         if slot == len(self.partition):
             self.partition = np.concatenate((self.partition, np.full(slot, NO_SLOT, np.intp)))
         return slot
-
-    def _name_index(self) -> pd.Index:
-        """Names for vectorised lookup; rebuilt after removals, or once the symbols
-        added since the last build are an eighth of it."""
-        if self._index is None or len(self._recent) > max(256, len(self._index) // 8):
-            self._index = pd.Index(list(self._symbols), dtype=object)
-            self._index_slots = np.fromiter(
-                (s.slot for s in self._symbols.values()), np.intp, len(self._symbols)
-            )
-            self._recent.clear()
-        return self._index

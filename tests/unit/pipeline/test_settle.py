@@ -4,6 +4,7 @@ letters are acknowledged; a failed acknowledgement means no commit, and the memb
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from aiokafka import TopicPartition
@@ -118,3 +119,16 @@ async def test_batches_commit_in_order_one_in_flight() -> None:
     settler.submit(Effects(done, done, {TP: 20}))
     await settler.settled()
     assert [line for line in log if line.startswith("commit")] == ["commit 10", "commit 20"]
+
+
+async def test_latency_runs_from_the_records_kafka_timestamp_to_the_commit() -> None:
+    log: list[str] = []
+    registry = CollectorRegistry()
+    settler = Settler(FakeConsumer(log), Metrics(registry))
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    written = time.time() - 2.0  # the oldest record was written two seconds ago
+    settler.submit(Effects(done, done, {TP: 5}, written_s=written))
+    await settler.settled()
+    seconds = registry.get_sample_value("ticksmith_end_to_end_latency_seconds_sum")
+    assert seconds is not None and 2.0 <= seconds < 3.0
