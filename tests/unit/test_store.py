@@ -228,3 +228,13 @@ def test_running_max_within_runs_equals_a_per_run_cumulative_max(runs: list[list
     rank = np.array([i for run in runs for i in range(len(run))], dtype=np.intp)
     expected = [m for run in runs for m in np.maximum.accumulate(np.array(run, np.int64))]
     assert running_max(values, rank).tolist() == expected
+
+
+def test_a_ring_counts_every_row_even_when_one_batch_overflows_it() -> None:
+    store = Store([INTERVAL_MS], history_bars=5, ticks_per_symbol=8)
+    ticks = make_ticks(9, 400, 1)  # ~19 bars close in one batch
+    store.apply(to_batch(ticks))
+    state = store.get("S0")
+    assert state is not None
+    assert state.bars[INTERVAL_MS].total == len(offline_bars(ticks, INTERVAL)) > 5
+    assert len(store.bars("S0")) == 5

@@ -26,6 +26,7 @@ class Ring:
         return int(self._buf.nbytes)
 
     def extend(self, rows: npt.NDArray[np.void]) -> None:
+        added = len(rows)  # all count, even those too old to keep
         rows = rows[-self._capacity :]
         self._grow(len(self) + len(rows))
         # copied as bytes: a structured copy goes field by field, several times slower
@@ -41,7 +42,7 @@ class Ring:
             self._raw[start:] = raw[:split]
             self._raw[: n - split] = raw[split:]
         self._next = end % size
-        self.total += len(rows)
+        self.total += added
 
     def _grow(self, needed: int) -> None:
         size = len(self._buf)
