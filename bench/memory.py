@@ -568,6 +568,7 @@ class Outcome:
         p, s = self.proxy, self.strong
         budget = p.plan.budget_mib
         peak = p.peak_rss / MiB
+        stale = p.delta_by("ticksmith_cache_recomputes_total", "trigger").get("stale", 0.0)
         return (
             f"RESULT memory budget_mib={budget} peak_rss_mib={peak:.1f}"
             f" peak_ratio={peak / budget:.3f} strong_peak_rss_mib={s.peak_rss / MiB:.1f}"
@@ -576,6 +577,9 @@ class Outcome:
             f" read_p50_ms={quantile(p.latencies('hot'), 0.5):.2f}"
             f" read_p99_ms={quantile(p.latencies('hot'), 0.99):.2f}"
             f" read_cold_p99_ms={quantile(p.latencies('cold'), 0.99):.2f}"
+            f" stale_recomputes={stale:.0f}"
+            f" cpu_s={p.cpu_s:.0f} strong_cpu_s={s.cpu_s:.0f}"
+            f" reads_per_s={_reads_per_s(p):.0f}"
             f" symbols={p.plan.symbols} minutes={p.minutes:.2f}"
         )
 
@@ -653,6 +657,12 @@ def _hits(r: Run) -> str:
 def _transitions(r: Run) -> str:
     ups = [ln for ln in r.transitions if "WARNING" in ln]
     return f"{len(ups)} rises, {len(r.transitions) - len(ups)} falls"
+
+
+def _reads_per_s(r: Run) -> float:
+    """Reads (hot and cold) per second over the reading window."""
+    window = (r.reads[-1].at - r.reads[0].at) if len(r.reads) > 1 else 0
+    return len(r.reads) / window if window else 0.0
 
 
 def _read_rate(r: Run) -> str:
@@ -946,8 +956,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--ticks-per-symbol", type=int, default=64)
     p.add_argument("--history-bars", type=int, default=64)
     p.add_argument("--interval-ms", type=int, default=5000, help="bars.intervals_ms")
-    p.add_argument("--read-rate", type=float, default=20.0, help="read pairs/s, at most")
-    p.add_argument("--readers", type=int, default=4, help="read pairs in flight, at most")
+    p.add_argument("--read-rate", type=float, default=100.0, help="read pairs/s, at most")
+    p.add_argument("--readers", type=int, default=16, help="read pairs in flight, at most")
     p.add_argument("--cap-mib", type=int, default=6144, help="kill a run above this RSS")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--modes", type=lambda s: s.split(","), default=["proxy", "strong"])
