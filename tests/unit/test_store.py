@@ -1,3 +1,4 @@
+import dataclasses
 import itertools
 
 import numpy as np
@@ -41,6 +42,11 @@ def to_batch(t: pd.DataFrame) -> TickBatch:
 
 def bars_frame(store: Store, symbol: str, interval_ms: int | None = None) -> pd.DataFrame:
     return bars_to_frame(store.bars(symbol, interval_ms))
+
+
+def in_partitions(batch: TickBatch, partition: np.ndarray) -> TickBatch:
+    """The batch with each tick moved to the given partition."""
+    return dataclasses.replace(batch, partition=partition.astype(np.int32))
 
 
 def store_bars(store: Store) -> pd.DataFrame:
@@ -104,19 +110,7 @@ def test_a_batch_of_only_late_ticks_is_all_late_and_changes_nothing() -> None:
 def test_dropping_a_partition_forgets_only_its_symbols() -> None:
     store = Store([INTERVAL_MS], history_bars=100, ticks_per_symbol=8)
     batch = to_batch(make_ticks(2, 100, 4))
-    parts = np.where(batch.symbol == "S0", 1, 0).astype(np.int32)
-    store.apply(
-        TickBatch(
-            batch.code,
-            batch.names,
-            batch.ts_ns,
-            batch.price,
-            batch.size,
-            batch.side,
-            parts,
-            batch.offset,
-        )
-    )
+    store.apply(in_partitions(batch, np.where(batch.symbol == "S0", 1, 0)))
     assert store.drop_partitions([1]) == ["S0"]
     assert store.symbols() == ["S1", "S2", "S3"]
 

@@ -13,25 +13,12 @@ from tests.unit.test_store import (
     INTERVAL,
     INTERVAL_MS,
     bars_frame,
+    in_partitions,
     make_ticks,
     store_bars,
     to_batch,
 )
 from ticksmith.store.store import ApplyResult, Store
-from ticksmith.ticks import TickBatch
-
-
-def in_partitions(batch: TickBatch, partition: np.ndarray) -> TickBatch:
-    return TickBatch(
-        batch.code,
-        batch.names,
-        batch.ts_ns,
-        batch.price,
-        batch.size,
-        batch.side,
-        partition.astype(np.int32),
-        batch.offset,
-    )
 
 
 def run(store: Store, ticks: pd.DataFrame, edges: list[int]) -> tuple[list[ApplyResult], int]:
