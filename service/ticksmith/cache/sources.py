@@ -56,7 +56,7 @@ class BarSource(_StoreSource):
     """Closed bars only; changes when a bar closes."""
 
     def version(self, key: Key) -> int:
-        return self._state(key).version
+        return self._state(key).bars[key.interval_ms].total
 
     def compute(self, key: Key) -> pd.DataFrame:
         self._state(key)

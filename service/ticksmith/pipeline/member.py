@@ -122,7 +122,8 @@ class GroupMember(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka 
         for record in unreadable:
             batch.setdefault(TopicPartition(record.topic, record.partition), []).append(record)
         batch, _ = self._assignment.current(batch, fetched_at)
-        live = [r for tp, rs in batch.items() for r in rs if tp not in self.warming_up_partitions]
+        warm_until = self._assignment.warm_until  # before it: the old owner dead-lettered it
+        live = [r for tp, rs in batch.items() for r in rs if r.offset >= warm_until.get(tp, -1)]
         self._metrics.records_unreadable.inc(sum(map(len, batch.values())))
         if live:
             effects = await self._effects.unreadable(live)
@@ -130,10 +131,6 @@ class GroupMember(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka 
             self._settler.submit(effects)
         if self._assignment.processed(batch) and not self.warming_up:
             self._warmed_up()
-
-    @property
-    def warming_up_partitions(self) -> set[TopicPartition]:
-        return set(self._assignment.warm_until)
 
     async def _handle(self, batch: Batch) -> None:
         self._metrics.batch_records.observe(sum(len(rs) for rs in batch.values()))

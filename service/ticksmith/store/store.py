@@ -365,7 +365,6 @@ class Store:
         for lo, hi in itertools.pairwise(edges):
             state = self._table.at(int(slots[lo]))
             state.bars[ms].extend(rows[lo:hi])
-            state.version += 1
             out[state.symbol] = rows[lo:hi]
         return out, int((~complete).sum())
 

@@ -29,8 +29,7 @@ class SymbolState:
     symbol: str
     slot: int
     partition: int
-    bars: dict[int, Ring]
-    version: int = 0  # bumps whenever closed bars change; derived values key on it
+    bars: dict[int, Ring]  # a ring's `total` versions what is derived from it
 
     @property
     def nbytes(self) -> int:

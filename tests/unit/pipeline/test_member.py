@@ -29,6 +29,7 @@ class Rec:
     offset: int
     timestamp: int = 0
     partition: int = 0
+    topic: str = TP.topic
 
 
 def records(lo: int, hi: int) -> list[Rec]:
@@ -89,9 +90,16 @@ class FakeEffects:
     warm: list[int] = field(default_factory=list)
     live_offsets: list[int] = field(default_factory=list)
     outputs: Callable[[], asyncio.Future[None]] | None = None
+    dead: list[int] = field(default_factory=list)
 
     def warm_up(self, recs: list[Rec], floors: set[TopicPartition]) -> None:
         self.warm += [r.offset for r in recs]
+
+    async def unreadable(self, recs: list[Rec]) -> Effects:
+        self.dead += [r.offset for r in recs]
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return Effects(done, done, {TP: recs[-1].offset + 1})
 
     async def live(self, batch: dict[TopicPartition, list[Rec]], floors: Any) -> Effects:
         self.live_offsets += [r.offset for rs in batch.values() for r in rs]
@@ -203,3 +211,16 @@ async def test_a_revocation_after_a_failed_settle_drops_the_state_and_stops_the_
     with pytest.raises(MemberFailed, match="did not settle before a rebalance"):
         await task
     assert consumer.commits == []
+
+
+async def test_an_unreadable_record_is_dead_lettered_only_past_the_partitions_replay() -> None:
+    effects = FakeEffects()
+    consumer = FakeConsumer(script=[])
+    m = member(consumer, effects, [])
+    consumer.plan_gate.set()
+    await m.on_partitions_assigned({TP})  # replays 50..99, live from 100
+    stand_ins = [Rec(70, timestamp=-1), Rec(120, timestamp=-1)]
+    await m._skip(stand_ins, m._assignment.now())
+    await m._settler.settled()
+    assert effects.dead == [120]  # 70 was the previous owner's to dead-letter
+    assert consumer.commits == [121]
