@@ -103,31 +103,37 @@ OPS = st.lists(
 @given(ops=OPS)
 def test_readers_always_get_exactly_what_the_worker_published(ops: list[Op]) -> None:
     world = World(history=10_000)
-    held: list[tuple[object, pd.DataFrame]] = []
-    built: set[str] = set()
-    firsts = 0
+    held: list[tuple[pd.DataFrame, pd.DataFrame]] = []  # a snapshot kept, and its copy
+    proxies: list[tuple[object, pd.DataFrame]] = []
+    frame_of: dict[str, str] = {}  # the model: "alive" or "dead" per symbol built
+    builds = {"first": 0, "reclaimed": 0}
     for op, k in ops:
         symbol = SYMBOLS[k % len(SYMBOLS)]
+        key = Key(symbol, "indicators", 1_000)
         if op == "close":
             world.close_bars(list(SYMBOLS[: 1 + k % 3]), 1 + k % 4, seed=k)
         elif op in ("read", "hold") and symbol in world.published:
-            firsts += symbol not in built
-            built.add(symbol)
-            with world.cache.pin(Key(symbol, "indicators", 1_000)) as frame:
+            if frame_of.get(symbol) != "alive":
+                builds["first" if symbol not in frame_of else "reclaimed"] += 1
+            frame_of[symbol] = "alive"
+            with world.cache.pin(key) as frame:
                 assert_published(world, symbol, frame)
                 if op == "hold":
-                    held.append((world.cache.get(Key(symbol, "indicators", 1_000)), frame.copy()))
-        elif op == "evict":
+                    held.append((frame, frame.copy()))
+                    proxies.append((world.cache.get(key), frame.copy()))
+        elif op == "evict":  # nothing else holds a frame: each dies at once
             world.cache.evict_to(0)
+            frame_of = dict.fromkeys(frame_of, "dead")
         elif op == "collect":
             gc.collect()
-        for proxy, seen in held:  # a held snapshot is gone, or exactly as it was read
+        for snapshot, seen in held:  # a snapshot's rows never change under its reader
+            pd.testing.assert_frame_equal(snapshot, seen, check_exact=True)
+        for proxy, seen in proxies:  # a proxy's referent is gone, or exactly as it was read
             with contextlib.suppress(ReferenceError):
                 pd.testing.assert_frame_equal(proxy.copy(), seen, check_exact=True)  # type: ignore[attr-defined]
     assert world.recomputes("stale") == 0  # no frame is rebuilt because a bar closed
-    assert world.recomputes("first") == firsts
-    reclaimed = world.recomputes("reclaimed")
-    assert reclaimed <= sum(op == "evict" for op, _ in ops) * len(SYMBOLS)
+    assert world.recomputes("first") == builds["first"]
+    assert world.recomputes("reclaimed") == builds["reclaimed"]
 
 
 def test_a_read_after_bars_closed_finds_the_frame_fed_not_rebuilt() -> None:
