@@ -121,27 +121,24 @@ class ProxyCache:
         self._metrics.cache_evictions.labels(reason).inc(evicted)
         return evicted
 
-    def feed(self, kind: str, interval_ms: int, closed: ClosedValues) -> int:
+    def feed(self, kind: str, interval_ms: int, closed: ClosedValues) -> None:
         """Append a batch's closed bars and the worker's values to the frames held
-        for them (alive: strongly held or pinned by a reader); return how many."""
-        fed = 0
+        for them (alive: strongly held or pinned by a reader)."""
         ends = np.cumsum(closed.counts).tolist()
         for symbol, n, end in zip(closed.symbols, closed.counts.tolist(), ends, strict=True):
-            entry = self._entries.get(Key(symbol, kind, interval_ms))
-            value = entry.ref() if entry is not None else None
-            if value is None or entry is None:
+            key = Key(symbol, kind, interval_ms)
+            entry = self._entries.get(key)
+            frame = entry.ref() if entry is not None else None
+            if frame is None or entry is None:
                 continue
-            values = {c: v[end - n : end] for c, v in closed.values.items()}
-            value.append(closed.bars[end - n : end], values)
-            fed += 1
-            if key_bytes := value.nbytes - entry.nbytes:
-                self._resize(Key(symbol, kind, interval_ms), entry, key_bytes)
-        return fed
-
-    def _resize(self, key: Key, entry: _Entry, delta: int) -> None:
-        entry.nbytes += delta
-        if key in self._strong:
-            self.strong_bytes += delta
+            frame.append(
+                closed.bars[end - n : end], {c: v[end - n : end] for c, v in closed.values.items()}
+            )
+            grown, entry.nbytes = frame.nbytes - entry.nbytes, frame.nbytes
+            if grown and key in self._strong:
+                self.strong_bytes += grown
+        if self.strong_bytes > self.budget_bytes:
+            self.evict_to(self.budget_bytes, reason="budget")
 
     def drop_symbols(self, symbols: set[str]) -> None:
         """Forget every entry of these symbols (their partitions were revoked)."""
