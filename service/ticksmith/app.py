@@ -76,7 +76,7 @@ class Service:
 
 def build_parts(
     settings: Settings, registry: CollectorRegistry
-) -> tuple[Metrics, Store, ProxyCache]:
+) -> tuple[Metrics, Store, IndicatorWorker, ProxyCache]:
     metrics = Metrics(registry)
     store = Store(
         settings.bars.intervals_ms,
@@ -87,8 +87,9 @@ def build_parts(
         max_symbols=settings.store.max_symbols,
         symbol_idle_ms=settings.store.symbol_idle_ms,
     )
+    worker = IndicatorWorker(settings.indicator_specs, settings.bars.intervals_ms, metrics)
     sources = {
-        "indicators": IndicatorSource(store, settings.indicator_specs, settings.bars.history_bars),
+        "indicators": IndicatorSource(store, worker, settings.bars.history_bars),
         "bars": BarSource(store),
         "ticks": TickSource(store),
     }
@@ -99,7 +100,8 @@ def build_parts(
     metrics.store_symbols.set_function(lambda: len(store))
     metrics.store_bytes.set_function(lambda: store.nbytes)
     metrics.store_max_symbols.set(settings.store.max_symbols)
-    return metrics, store, cache
+    metrics.checkpoint_bytes.set_function(lambda: worker.checkpoint_bytes)
+    return metrics, store, worker, cache
 
 
 @dataclass
@@ -140,10 +142,9 @@ def kafka_clients(k: KafkaSettings) -> KafkaClients:
 
 @contextlib.asynccontextmanager
 async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIterator[Service]:
-    metrics, store, cache = build_parts(settings, registry)
+    metrics, store, indicators, cache = build_parts(settings, registry)
     k = settings.kafka
     kafka = kafka_clients(k)
-    indicators = IndicatorWorker(settings.indicator_specs, settings.bars.intervals_ms, metrics)
     forget = partial(_forget, cache, indicators)
     effects = BatchEffects(
         store,

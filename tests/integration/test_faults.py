@@ -26,7 +26,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.integration.cluster import Broker, Cluster, coordinator_node, leader_node
-from tests.integration.conftest import scrape, wait_for
+from tests.integration.conftest import committed_offsets, end_offsets, scrape, wait_for
 from tests.integration.faults import Member, TickStream, Timeline, fault_settings, verdict
 from tests.integration.streams import caught_up
 from ticksmith.config import Settings
@@ -51,7 +51,10 @@ def market(seed: int, rate_per_s: float) -> Market:
 
 
 async def settle(admin: AIOKafkaAdminClient, settings: Settings, members: list[Member]) -> None:
-    """Wait until the group committed every tick; a member that exits fails it at once."""
+    """Wait until the group committed every tick; a member that exits fails it at once.
+    The deadline is generous (a broker restarted after SIGKILL may take a while to
+    lead its partitions again on a slow machine); a timeout reports where each
+    partition stands and what the members logged last."""
 
     async def done() -> bool:
         for m in members:
@@ -59,7 +62,14 @@ async def settle(admin: AIOKafkaAdminClient, settings: Settings, members: list[M
             assert code is None, f"member {m.name} exited {code}:\n{m.tail()}"
         return await caught_up(admin, settings)
 
-    await wait_for(done, "the group to commit every tick", 60)
+    try:
+        await wait_for(done, "the group to commit every tick", 90)
+    except AssertionError as e:
+        k = settings.kafka
+        ends = await end_offsets(k.bootstrap_servers, k.ticks_topic, k.topic_partitions)
+        committed = await committed_offsets(admin, k.group_id)
+        logs = "\n".join(f"--- {m.name}:\n{m.tail(40)}" for m in members)
+        raise AssertionError(f"{e}\nends {ends}\ncommitted {committed}\n{logs}") from e
 
 
 @pytest.mark.timeout(240)

@@ -168,7 +168,7 @@ def test_the_worker_values_encode_as_the_reference(specs: tuple[IndicatorSpec, .
             1000: {f"S{i}": realistic_bars(rng, int(rng.integers(1, 9))) for i in range(20)},
             60_000: {f"S{i}": realistic_bars(rng, 1) for i in range(0, 20, 3)},
         }
-        values = worker.update(closed)
+        values = worker.update(closed, {})
         got = output.partitioned_records(closed, values, lambda s: partition(s, 4))
         assert got == reference(closed, values, 4)
 

@@ -7,7 +7,7 @@ import pandas as pd
 from ticksmith.cache.frames import GrowingFrame, bars_to_frame, ticks_to_frame
 from ticksmith.cache.proxy_cache import Key
 from ticksmith.errors import TicksmithError
-from ticksmith.indicators import IndicatorSpec, indicator_frame, phase_of
+from ticksmith.indicators.live import IndicatorWorker
 from ticksmith.store.store import Store
 from ticksmith.store.symbols import SymbolState
 
@@ -29,12 +29,13 @@ class _StoreSource:
 
 class IndicatorSource(_StoreSource):
     """Closed bars plus every configured indicator, as a frame the indicator worker
-    feeds (cache/frames.py); built here only when none is held."""
+    feeds (cache/frames.py); built here only when none is held, by the worker's
+    exact rebuild over the bars the store holds."""
 
-    def __init__(self, store: Store, specs: tuple[IndicatorSpec, ...], keep: int) -> None:
+    def __init__(self, store: Store, worker: IndicatorWorker, keep: int) -> None:
         super().__init__(store)
-        self._specs = specs
-        self._columns = tuple(c for spec in specs for c in spec.columns)
+        self._worker = worker
+        self._columns = tuple(c for spec in worker.specs for c in spec.columns)
         self._keep = keep
 
     def version(self, key: Key) -> int:
@@ -44,10 +45,9 @@ class IndicatorSource(_StoreSource):
     def compute(self, key: Key) -> GrowingFrame:
         ring = self._state(key).bars[key.interval_ms]
         rows = ring.to_array()
-        bars = bars_to_frame(rows)
-        values = indicator_frame(bars, self._specs, phase_of(key.symbol))
+        values = self._worker.rebuild(key.interval_ms, key.symbol, rows)
         frame = GrowingFrame(self._columns, self._keep, capacity=max(len(rows), 16))
-        frame.append(rows, {c: values[c].to_numpy() for c in self._columns})
+        frame.append(rows, values)
         frame.total = ring.total
         return frame
 

@@ -54,6 +54,10 @@ class AtrState(IndicatorState):
         tr = true_range(bars.high[has], bars.low[has], before[has])
         return {"atr": scatter(has, self._atr.push(rows[has], tr))}
 
+    def _resume(self, row: int, bars: BarColumns) -> Outputs:
+        tr = true_range(bars.high, bars.low, self._previous.then(row, bars.close))
+        return {"atr": self._atr.continued(row, tr)}
+
 
 def backfill(bars: BarColumns, params: AtrParams, phase: int) -> Outputs:
     tr = true_range(bars.high[1:], bars.low[1:], bars.close[:-1])

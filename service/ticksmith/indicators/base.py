@@ -90,12 +90,45 @@ class IndicatorState(ABC):
         for part in self._parts():
             part.reset(rows, phases)
 
+    def resume(self, row: int, bars: BarColumns) -> Outputs | None:
+        """The outputs ``update`` would return for `bars`, fed to `row` one by one,
+        without changing the state; or None for an indicator whose state is a window
+        of earlier inputs (its backfill over the bars before `bars` gives the same).
+        The row must be past its warm-up: a recursive indicator resumes from its
+        running values, which the backfill could only rebuild from the first bar."""
+        if not self.resumes:
+            return None
+        if self._seen[row] <= self.lookback:
+            raise ValueError(f"row {row} has seen {self._seen[row]} bars, not past its warm-up")
+        return self._resume(row, bars)
+
+    def _resume(self, row: int, bars: BarColumns) -> Outputs | None:
+        return None
+
+    @property
+    def resumes(self) -> bool:
+        return type(self)._resume is not IndicatorState._resume
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the state's arrays."""
+        return _array_bytes(self, depth=3)
+
     @abstractmethod
     def _step(self, rows: Rows, bars: BarColumns, t: Ints) -> Outputs:
         """Advance `rows` by one bar each; `t` is each row's bar index."""
 
     @abstractmethod
     def _parts(self) -> tuple[RowState, ...]: ...
+
+
+def _array_bytes(obj: object, depth: int) -> int:
+    """Bytes of the numpy arrays among `obj`'s attributes, `depth` objects deep."""
+    if isinstance(obj, np.ndarray):
+        return int(obj.nbytes)
+    if depth == 0 or not hasattr(obj, "__dict__"):
+        return 0
+    return sum(_array_bytes(v, depth - 1) for v in vars(obj).values())
 
 
 P = TypeVar("P", bound=Params)

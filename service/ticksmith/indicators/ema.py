@@ -34,6 +34,9 @@ class EmaState(IndicatorState):
     def _step(self, rows: Rows, bars: BarColumns, t: Ints) -> Outputs:
         return {"ema": self._ema.push(rows, bars.close)}
 
+    def _resume(self, row: int, bars: BarColumns) -> Outputs:
+        return {"ema": self._ema.continued(row, bars.close)}
+
 
 def backfill(bars: BarColumns, params: EmaParams, phase: int) -> Outputs:
     return {"ema": seeded_series(bars.close, params.period, EmaStep(params.period))}

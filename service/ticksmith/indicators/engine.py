@@ -57,6 +57,19 @@ class IndicatorEngine:
     def __len__(self) -> int:
         return len(self._table)
 
+    @property
+    def size(self) -> int:
+        """Rows handed out so far: the states hold at least this many."""
+        return self._table.size
+
+    @property
+    def nbytes(self) -> int:
+        return sum(state.nbytes for state in self._states)
+
+    def windowed(self) -> tuple[IndicatorSpec, ...]:
+        """The specs whose state is a window of recent inputs: they do not resume."""
+        return tuple(spec for spec, state in self._pairs() if not state.resumes)
+
     def phase_of(self, symbol: str) -> int:
         return phase_of(symbol) if self.staggered else 0
 
@@ -73,10 +86,24 @@ class IndicatorEngine:
                 state.reset(fresh, phases)
         return rows
 
-    def drop(self, symbols: Iterable[str]) -> None:
-        """Forget `symbols` (e.g. their partitions were revoked); their rows are
-        reset when a symbol takes them again."""
-        self._table.drop(symbols)
+    def row_of(self, symbol: str) -> int | None:
+        return self._table.row_of(symbol)
+
+    def drop(self, symbols: Iterable[str]) -> Rows:
+        """Forget `symbols` (e.g. their partitions were revoked); returns their rows,
+        which are reset when a symbol takes them again."""
+        return self._table.drop(symbols)
+
+    def resume(self, row: int, bars: BarColumns) -> dict[str, Floats]:
+        """The columns of every recursive indicator for `bars` following what `row`
+        has seen (``IndicatorState.resume``), the state unchanged; windowed ones
+        are left out."""
+        out: dict[str, Floats] = {}
+        for names, state in zip(self._names, self._states, strict=True):
+            values = state.resume(row, bars)
+            if values is not None:
+                out |= {names[k]: v for k, v in values.items()}
+        return out
 
     def update(self, rows: Rows, bars: BarColumns) -> dict[str, Floats]:
         """Advance each row by its bars in `bars` (aligned with `rows`).

@@ -1,5 +1,6 @@
 """The service's indicator worker: one incremental engine per bar interval, fed
-with every batch's closed bars (live and in warm-up)."""
+with every batch's closed bars (live and in warm-up), and the checkpoint that
+rebuilds a symbol's values exactly from the bars the store still holds."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from itertools import repeat
 
 import numpy as np
 
+from ticksmith.indicators.checkpoint import Checkpoint
 from ticksmith.indicators.columns import Bools, Floats, Ints, stack
-from ticksmith.indicators.engine import IndicatorEngine
+from ticksmith.indicators.engine import IndicatorEngine, phase_of
 from ticksmith.indicators.spec import IndicatorSpec
 from ticksmith.monitor.metrics import Metrics
 from ticksmith.store.bars import Bars
@@ -45,20 +47,36 @@ class IndicatorWorker:
         self.specs = tuple(specs)
         self._lookbacks = [(spec.label, spec.lookback) for spec in self.specs]  # once: costly
         self._engines = {ms: IndicatorEngine(self.specs) for ms in intervals_ms}
+        self._checkpoints = {ms: Checkpoint(self.specs) for ms in intervals_ms}
         self._seen: dict[int, dict[str, int]] = {ms: {} for ms in intervals_ms}  # bars fed
         self._metrics = metrics
 
-    def update(self, closed: dict[int, dict[str, Bars]]) -> Values:
-        """Advance every engine by its interval's closed bars; return their values."""
+    @property
+    def checkpoint_bytes(self) -> int:
+        return sum(c.nbytes for c in self._checkpoints.values())
+
+    def update(
+        self, closed: Mapping[int, Mapping[str, Bars]], evicted: Mapping[int, Mapping[str, Bars]]
+    ) -> Values:
+        """Advance every engine by its interval's closed bars, and every checkpoint
+        by the bars the store pushed out of its history; return the closed bars' values."""
         started = time.perf_counter()
         out = {ms: self._update(ms, by_symbol) for ms, by_symbol in closed.items()}
+        for ms, by_symbol in evicted.items():
+            self._checkpoints[ms].advance(by_symbol)
         self._metrics.indicator_seconds.observe(time.perf_counter() - started)
         return out
+
+    def rebuild(self, interval_ms: int, symbol: str, kept: Bars) -> dict[str, Floats]:
+        """Every indicator column over `kept` (the symbol's bars the store holds,
+        oldest first): bit for bit what ``update`` returned for them."""
+        return self._checkpoints[interval_ms].values(symbol, phase_of(symbol), kept)
 
     def drop(self, symbols: Iterable[str]) -> None:
         gone = set(symbols)
         for ms, engine in self._engines.items():
             engine.drop(gone)
+            self._checkpoints[ms].drop(gone)
             for symbol in gone:
                 self._seen[ms].pop(symbol, None)
 

@@ -58,6 +58,11 @@ class MacdState(IndicatorState):
         signal = scatter(has, self._signal.push(rows[has], line[has]))
         return {"line": line, "signal": signal, "hist": line - signal}
 
+    def _resume(self, row: int, bars: BarColumns) -> Outputs:
+        line = self._fast.continued(row, bars.close) - self._slow.continued(row, bars.close)
+        signal = self._signal.continued(row, line)
+        return {"line": line, "signal": signal, "hist": line - signal}
+
 
 def backfill(bars: BarColumns, params: MacdParams, phase: int) -> Outputs:
     n, start = len(bars), params.slow - params.fast

@@ -39,6 +39,11 @@ class ObvState(IndicatorState):
         self._obv.values[rows] = obv
         return {"obv": obv}
 
+    def _resume(self, row: int, bars: BarColumns) -> Outputs:
+        before = self._previous.then(row, bars.close)
+        signed = signed_volume(bars.close, before, bars.volume)
+        return {"obv": np.add.accumulate(np.r_[self._obv.values[row], signed])[1:]}
+
 
 def backfill(bars: BarColumns, params: ObvParams, phase: int) -> Outputs:
     signed = signed_volume(bars.close[1:], bars.close[:-1], bars.volume[1:])

@@ -24,6 +24,9 @@ class RowTable:
     def __contains__(self, symbol: object) -> bool:
         return symbol in self._row
 
+    def row_of(self, symbol: str) -> int | None:
+        return self._row.get(symbol)
+
     def rows(self, symbols: Sequence[str]) -> Rows:
         """Rows of `symbols`, allocating one for each symbol not seen yet."""
         return np.fromiter((self._get(s) for s in symbols), np.intp, len(symbols))

@@ -45,6 +45,11 @@ class Column:
         self.values[rows] = x
         return before
 
+    def then(self, row: int, x: Floats) -> Floats:
+        """What ``swap`` would return for `x` fed to `row` one by one: the row's
+        value, then `x` but its last; the state is left as it is."""
+        return np.concatenate((self.values[row : row + 1], x[:-1]))
+
     def grow(self, capacity: int) -> None:
         self.values = grown(self.values, capacity, self._fill)
 

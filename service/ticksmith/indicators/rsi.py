@@ -59,6 +59,12 @@ class RsiState(IndicatorState):
         loss = self._loss.push(rows[has], np.maximum(-change, 0.0))
         return {"rsi": scatter(has, rsi_of(gain, loss))}
 
+    def _resume(self, row: int, bars: BarColumns) -> Outputs:
+        change = bars.close - self._previous.then(row, bars.close)
+        gain = self._gain.continued(row, np.maximum(change, 0.0))
+        loss = self._loss.continued(row, np.maximum(-change, 0.0))
+        return {"rsi": rsi_of(gain, loss)}
+
 
 def backfill(bars: BarColumns, params: RsiParams, phase: int) -> Outputs:
     change = bars.close[1:] - bars.close[:-1]

@@ -63,6 +63,15 @@ class Seeded:
         self._value[rows] = value
         return np.where(n >= self._period, value, np.nan)
 
+    def continued(self, row: int, x: Floats) -> Floats:
+        """What ``push`` would return for `x` fed to the seeded `row` one by one,
+        computed as the backfill does (the same step, over Python floats); the
+        state is left as it is."""
+        if self._count[row] < self._period:
+            raise ValueError(f"row {row} is not seeded yet")
+        values = itertools.accumulate(x.tolist(), self._step, initial=float(self._value[row]))
+        return np.fromiter(itertools.islice(values, 1, None), np.float64, len(x))
+
     def grow(self, capacity: int) -> None:
         self._value = grown(self._value, capacity, 0.0)
         self._count = grown(self._count, capacity, 0)

@@ -126,6 +126,11 @@ class Metrics:
         self.store_symbols = g("store_symbols", "Symbols held in the store.")
         self.store_bytes = g("store_bytes", "Bytes of the store's buffers.")
         self.store_max_symbols = g("store_max_symbols", "store.max_symbols: the symbol limit.")
+        self.checkpoint_bytes = g(
+            "indicator_checkpoint_bytes",
+            "Bytes kept for exact indicator rebuilds past bars.history_bars: the lagging"
+            " indicator state and the last pushed-out bars per symbol.",
+        )
         self.symbols_expired = c(
             "symbols_expired", "Symbols forgotten after store.symbol_idle_ms without a tick."
         )

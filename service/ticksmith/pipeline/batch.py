@@ -46,7 +46,9 @@ class BatchEffects:
         decoded = self._decode(records)
         self._set_floors(decoded.ticks, floors)
         result = self.store.apply(decoded.ticks)
-        self.feed(self.indicators.update(result.closed))  # no outputs: they were the old owner's
+        self.feed(
+            self.indicators.update(result.closed, result.evicted)
+        )  # no outputs: they were the old owner's
         self._expire(result)
         parts, counts = np.unique(decoded.ticks.partition, return_counts=True)
         for p, n in zip(parts.tolist(), counts.tolist(), strict=True):
@@ -59,7 +61,7 @@ class BatchEffects:
         decoded = self._decode(records, [(tp.partition, len(rs)) for tp, rs in batch.items()])
         self._set_floors(decoded.ticks, floors)
         result = self.store.apply(decoded.ticks)
-        values = self.indicators.update(result.closed)
+        values = self.indicators.update(result.closed, result.evicted)
         self.feed(values)
         published, outputs = await self.publisher.send(result.closed, values)
         dead = await self.dead_letters.enqueue(self._rejects(records, decoded, result))
@@ -88,7 +90,7 @@ class BatchEffects:
         """Close the bars that the wall clock closed in idle, caught-up partitions."""
         result = self.store.advance(watermark_ns, partitions)
         if result.closed:
-            values = self.indicators.update(result.closed)
+            values = self.indicators.update(result.closed, result.evicted)
             self.feed(values)
             self._count_bars(result, await self.publisher.publish(result.closed, values))
 

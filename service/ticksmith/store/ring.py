@@ -25,8 +25,12 @@ class Ring:
     def nbytes(self) -> int:
         return int(self._buf.nbytes)
 
-    def extend(self, rows: npt.NDArray[np.void]) -> None:
+    def extend(self, rows: npt.NDArray[np.void]) -> npt.NDArray[np.void]:
+        """Append `rows`; return the rows that no longer fit, oldest first (kept
+        rows pushed out, then any of `rows` too old to keep)."""
         added = len(rows)  # all count, even those too old to keep
+        over = len(self) + added - self._capacity
+        evicted = rows[:0] if over <= 0 else self._evicted(over, rows)
         rows = rows[-self._capacity :]
         self._grow(len(self) + len(rows))
         # copied as bytes: a structured copy goes field by field, several times slower
@@ -43,6 +47,13 @@ class Ring:
             self._raw[: n - split] = raw[split:]
         self._next = end % size
         self.total += added
+        return evicted
+
+    def _evicted(self, over: int, rows: npt.NDArray[np.void]) -> npt.NDArray[np.void]:
+        """The `over` rows that appending `rows` pushes out, oldest first."""
+        kept = min(over, len(self))  # the oldest kept rows, then the oldest of `rows`
+        oldest = self._buf[(self._next - len(self) + np.arange(kept)) % len(self._buf)]
+        return np.concatenate((oldest, rows[: over - kept]))
 
     def _grow(self, needed: int) -> None:
         size = len(self._buf)

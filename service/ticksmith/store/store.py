@@ -55,6 +55,7 @@ class ApplyResult:
     late: TickBatch  # ticks refused: their bar had closed
     refused: TickBatch  # ticks refused: their symbol is new and the store is full
     closed: Closed = field(default_factory=dict)
+    evicted: Closed = field(default_factory=dict)  # bars pushed out of history, oldest first
     partial_dropped: int = 0
     expired: list[str] = field(default_factory=list)  # symbols forgotten after this batch
 
@@ -152,11 +153,12 @@ class Store:
         later = ~now
         self._pending.add(slot[later], ts[later], price[later], size[later])
         arriving = (slot[now], ts[now], price[now], size[now])
-        closed, partial = self._release(closed_before, arriving)
+        closed, evicted, partial = self._release(closed_before, arriving)
         return ApplyResult(
             late=batch.take(late),
             refused=refused,
             closed=closed,
+            evicted=evicted,
             partial_dropped=partial,
             expired=self._forget(expired),
         )
@@ -204,9 +206,9 @@ class Store:
         (wall clock minus a deadline), closing the bars of quiet symbols."""
         slots = self._table.slots_of(set(partitions))
         self._watermark[slots] = np.maximum(self._watermark[slots], watermark_ns)
-        closed, partial = self._release(self._closed_before(self._watermark))
+        closed, evicted, partial = self._release(self._closed_before(self._watermark))
         empty = TickBatch.empty()
-        return ApplyResult(late=empty, refused=empty, closed=closed, partial_dropped=partial)
+        return ApplyResult(empty, empty, closed, evicted, partial)
 
     def drop_partitions(self, partitions: Iterable[int]) -> list[str]:
         """Forget every symbol of the given partitions; return their names."""
@@ -334,10 +336,12 @@ class Store:
         lag = self._lateness_ns + self._fine_ns - 1
         return np.where(watermark == NO_BAR, NO_BAR, watermark - lag)
 
-    def _release(self, closed_before: I64, arriving: Ticks | None = None) -> tuple[Closed, int]:
+    def _release(
+        self, closed_before: I64, arriving: Ticks | None = None
+    ) -> tuple[Closed, Closed, int]:
         """Build the bars that the watermarks closed (`closed_before` per slot), for
         every interval, from the reorder buffer and the `arriving` ticks whose bars
-        are closed already."""
+        are closed already; and the bars they pushed out of the history."""
         slot, ts, price, size = self._pending.release(self._fine_ns, closed_before, arriving)
         fine = segment(slot, ts - ts % self._fine_ns, price, size)
         by_interval = {self.intervals_ms[0]: (fine.bars, fine.code)}
@@ -348,25 +352,32 @@ class Store:
             order = np.argsort(slots, kind="stable")
             by_interval[ms] = (rows[order], slots[order])
         closed: Closed = {}
+        evicted: Closed = {}
         partial = 0
         for ms, (rows, slots) in by_interval.items():
-            closed[ms], dropped = self._keep(ms, rows, slots)
+            closed[ms], evicted[ms], dropped = self._keep(ms, rows, slots)
             partial += dropped
-        return closed, partial
+        return closed, evicted, partial
 
-    def _keep(self, ms: int, rows: Bars, slots: Ints) -> tuple[dict[str, Bars], int]:
-        """Append complete bars (grouped by slot) to each symbol's ring; drop partial ones."""
+    def _keep(
+        self, ms: int, rows: Bars, slots: Ints
+    ) -> tuple[dict[str, Bars], dict[str, Bars], int]:
+        """Append complete bars (grouped by slot) to each symbol's ring; drop partial
+        ones. Returns the bars kept and the bars they pushed out, per symbol."""
         complete = rows["start_ns"] >= self._floor[slots]
         rows, slots = rows[complete], slots[complete]
-        out: dict[str, Bars] = {}
+        kept: dict[str, Bars] = {}
+        evicted: dict[str, Bars] = {}
         edges: list[int] = []
         if len(slots):
             edges = np.flatnonzero(np.r_[True, slots[1:] != slots[:-1], True]).tolist()
         for lo, hi in itertools.pairwise(edges):
             state = self._table.at(int(slots[lo]))
-            state.bars[ms].extend(rows[lo:hi])
-            out[state.symbol] = rows[lo:hi]
-        return out, int((~complete).sum())
+            out = state.bars[ms].extend(rows[lo:hi])
+            kept[state.symbol] = rows[lo:hi]
+            if len(out):
+                evicted[state.symbol] = out
+        return kept, evicted, int((~complete).sum())
 
 
 def running_max(values: I64, rank: Ints) -> I64:

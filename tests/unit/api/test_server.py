@@ -91,7 +91,7 @@ def owner() -> CountingOwner:
 async def client(owner: CountingOwner) -> AsyncIterator[TestClient[Any, Any]]:
     registry = CollectorRegistry()
     settings = Settings(bars={"intervals_ms": INTERVALS_MS})
-    _, _, cache = build_parts(settings, registry)
+    _, _, _, cache = build_parts(settings, registry)
     app = make_app(registry, Listed(SYMBOLS), cache, INTERVALS_MS, lambda: True, owner)
     async with TestClient(TestServer(app)) as http:
         yield http

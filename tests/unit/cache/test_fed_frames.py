@@ -1,5 +1,6 @@
 """The indicator worker feeds the cache: after any sequence of closed bars, reads,
 evictions and collections, a reader's frame is exactly what the worker published,
+however far ``bars.history_bars`` cut the history (recursive indicators included),
 a held snapshot never changes, and frames are built only on a first read or after
 reclamation, never because a bar closed."""
 
@@ -18,8 +19,8 @@ from prometheus_client import CollectorRegistry
 from ticksmith.app import _feed
 from ticksmith.cache.proxy_cache import Key, ProxyCache
 from ticksmith.cache.sources import IndicatorSource
-from ticksmith.config import DEFAULT_INDICATORS
 from ticksmith.indicators.live import IndicatorWorker
+from ticksmith.indicators.registry import REGISTRY
 from ticksmith.indicators.spec import parse_specs
 from ticksmith.monitor.metrics import Metrics
 from ticksmith.store.bars import vwap
@@ -43,11 +44,11 @@ class World:
     clock: int = 1_700_000_000 * SECOND
 
     def __post_init__(self) -> None:
-        specs = parse_specs(DEFAULT_INDICATORS)
+        specs = parse_specs({name: [{}] for name in REGISTRY})  # every one, TA-Lib's defaults
         metrics = Metrics(self.registry)
         self.store = Store([1_000], history_bars=self.history, ticks_per_symbol=16)
         self.worker = IndicatorWorker(specs, [1_000], metrics)
-        source = IndicatorSource(self.store, specs, self.history)
+        source = IndicatorSource(self.store, self.worker, self.history)
         self.cache = ProxyCache(1 << 30, {"indicators": source}, metrics)
 
     def close_bars(self, symbols: list[str], seconds: int, seed: int) -> None:
@@ -64,7 +65,8 @@ class World:
             partition=np.zeros(n, np.int32),
             offset=np.arange(n, dtype=np.int64),
         )
-        values = self.worker.update(self.store.apply(batch).closed)
+        result = self.store.apply(batch)
+        values = self.worker.update(result.closed, result.evicted)
         _feed(self.cache, values)
         closed = values.get(1_000)
         if closed is None:
@@ -99,10 +101,13 @@ OPS = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None)
-@given(ops=OPS)
-def test_readers_always_get_exactly_what_the_worker_published(ops: list[Op]) -> None:
-    world = World(history=10_000)
+@settings(max_examples=80, deadline=None)
+@given(ops=OPS, history=st.sampled_from([10_000, 45, 8]))
+def test_readers_always_get_exactly_what_the_worker_published(ops: list[Op], history: int) -> None:
+    """`history` 45 and 8 cut the history (the longest lookback, MACD's, is 33; the
+    checkpoint keeps 34 pushed-out bars), so rebuilds run from the checkpoint both
+    with every pushed-out bar at hand and with the recursive states resumed."""
+    world = World(history=history)
     held: list[tuple[pd.DataFrame, pd.DataFrame]] = []  # a snapshot kept, and its copy
     proxies: list[tuple[object, pd.DataFrame]] = []
     frame_of: dict[str, str] = {}  # the model: "alive" or "dead" per symbol built
@@ -111,7 +116,7 @@ def test_readers_always_get_exactly_what_the_worker_published(ops: list[Op]) -> 
         symbol = SYMBOLS[k % len(SYMBOLS)]
         key = Key(symbol, "indicators", 1_000)
         if op == "close":
-            world.close_bars(list(SYMBOLS[: 1 + k % 3]), 1 + k % 4, seed=k)
+            world.close_bars(list(SYMBOLS[: 1 + k % 3]), (1 + k % 4) * (1 + k // 3), seed=k)
         elif op in ("read", "hold") and symbol in world.published:
             if frame_of.get(symbol) != "alive":
                 builds["first" if symbol not in frame_of else "reclaimed"] += 1
@@ -168,3 +173,22 @@ def test_an_evicted_and_collected_frame_is_rebuilt_once_as_reclaimed() -> None:
     with world.cache.pin(key) as frame:
         assert_published(world, "B", frame)
     assert (world.recomputes("first"), world.recomputes("reclaimed")) == (1, 1)
+
+
+def test_first_reads_and_rebuilds_far_past_the_history_equal_what_was_published() -> None:
+    """86 bars closed per symbol, 8 kept: every recursive indicator resumes from
+    the checkpoint, every windowed one reads its pushed-out bars."""
+    world = World(history=8)
+    for seed in range(12):
+        world.close_bars(list(SYMBOLS), 8, seed=seed)
+    for symbol in SYMBOLS:
+        key = Key(symbol, "indicators", 1_000)
+        with world.cache.pin(key) as frame:
+            assert_published(world, symbol, frame)
+    world.cache.evict_to(0)
+    gc.collect()
+    world.close_bars(list(SYMBOLS), 3, seed=99)
+    for symbol in SYMBOLS:
+        with world.cache.pin(Key(symbol, "indicators", 1_000)) as frame:
+            assert_published(world, symbol, frame)
+    assert (world.recomputes("first"), world.recomputes("reclaimed")) == (3, 3)

@@ -36,7 +36,7 @@ def test_stack_joins_strided_parts_like_concatenate() -> None:
 
 def test_values_are_aligned_with_the_stacked_bars() -> None:
     closed = {"A": bars(2), "B": bars(3), "C": bars(1)}
-    out = worker().update({1000: closed})[1000]
+    out = worker().update({1000: closed}, {})[1000]
     assert out.symbols == ["A", "B", "C"] and out.counts.tolist() == [2, 3, 1]
     np.testing.assert_array_equal(out.bars, np.concatenate(list(closed.values())))
     assert all(len(v) == 6 for v in [*out.values.values(), *out.ready.values()])
@@ -45,8 +45,8 @@ def test_values_are_aligned_with_the_stacked_bars() -> None:
 
 def test_a_bar_is_ready_once_its_symbol_has_had_more_bars_than_the_lookback() -> None:
     w = worker()
-    first = w.update({1000: {"A": bars(2), "B": bars(4)}, 60_000: {"A": bars(1)}})
-    second = w.update({1000: {"B": bars(1, 4), "A": bars(3, 2)}})[1000]
+    first = w.update({1000: {"A": bars(2), "B": bars(4)}, 60_000: {"A": bars(1)}}, {})
+    second = w.update({1000: {"B": bars(1, 4), "A": bars(3, 2)}}, {})[1000]
     assert first[1000].ready["sma_3"].tolist() == [False, False, False, False, True, True]
     assert first[60_000].ready["sma_3"].tolist() == [False]
     assert second.ready["sma_3"].tolist() == [True, True, True, True]
@@ -55,9 +55,9 @@ def test_a_bar_is_ready_once_its_symbol_has_had_more_bars_than_the_lookback() ->
 
 def test_a_dropped_symbol_starts_its_warm_up_again() -> None:
     w = worker()
-    w.update({1000: {"A": bars(3)}})
+    w.update({1000: {"A": bars(3)}}, {})
     w.drop(["A"])
-    assert w.update({1000: {"A": bars(3, 3)}})[1000].ready["sma_3"].tolist() == [
+    assert w.update({1000: {"A": bars(3, 3)}}, {})[1000].ready["sma_3"].tolist() == [
         False,
         False,
         True,
@@ -65,6 +65,6 @@ def test_a_dropped_symbol_starts_its_warm_up_again() -> None:
 
 
 def test_an_interval_without_closed_bars_has_empty_columns() -> None:
-    out = worker().update({1000: {}})[1000]
+    out = worker().update({1000: {}}, {})[1000]
     assert out.symbols == [] and len(out.bars) == 0
     assert all(len(v) == 0 for v in [*out.values.values(), *out.ready.values()])

@@ -40,7 +40,7 @@ async def test_the_service_monitor_takes_its_budget_from_the_variable(
     """64 MiB: below any cgroup limit this test could run under, so it binds."""
     monkeypatch.setenv(VARIABLE, str(64 * MiB))
     settings, registry = load_settings(), CollectorRegistry()
-    _, _, cache = build_parts(settings, registry)
+    _, _, _, cache = build_parts(settings, registry)
     monitor = _monitor(settings, registry, cache)
     monitor.step()
     assert monitor.budget == Budget(int(64 * MiB * 0.8), "environment")
