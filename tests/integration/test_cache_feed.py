@@ -1,6 +1,8 @@
 """The indicator worker feeds the cache, through the real broker: what the API
-serves for a frame held while bars close (and fall off bars.history_bars) is, bit
-for bit, what the output topic carries for the same bars."""
+serves is, bit for bit, what the output topic carries for the same bars, whether
+the frame was held and fed while bars closed (and fell off bars.history_bars), or
+built for the first time (or again after reclamation) long after the history was
+cut, which rebuilds the recursive indicators from the worker's checkpoint."""
 
 from __future__ import annotations
 
@@ -10,13 +12,13 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 import msgspec
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.integration.conftest import read_all, scrape, wait_for
 from tests.integration.streams import caught_up, running, send_tracked
 from ticksmith import output
-from ticksmith.config import BarSettings, Settings
+from ticksmith.config import BarSettings, CacheSettings, Settings
 from ticksmith.produce.market import Market, symbol_names
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(240)]
@@ -61,6 +63,43 @@ async def test_a_held_frame_fed_past_the_history_limit_serves_the_output_topics_
         metrics = await scrape(service.http_port)
     expected = int(metrics["ticksmith_output_records_total"])
     published = await read_all(k.bootstrap_servers, k.output_topic, expected)
+    assert_served_as_published(rows, published)
+    assert metrics["ticksmith_cache_recomputes_total"] == len(symbols)  # one first read each
+    assert len(published) == expected and sent == 19_000
+
+
+async def test_frames_first_built_far_past_the_history_limit_serve_the_output_topics_values(
+    settings_factory: SettingsFactory, producer: AIOKafkaProducer, admin: AIOKafkaAdminClient
+) -> None:
+    """475 bars closed per symbol, 40 kept, before the first read; a 1-byte cache
+    budget then reclaims every frame as soon as its reader lets go, so the second
+    round of reads rebuilds each one again (trigger `reclaimed`)."""
+    settings = (await settings_factory(partitions=2)).model_copy(
+        update={"bars": BarSettings(history_bars=HISTORY), "cache": CacheSettings(budget_bytes=1)}
+    )
+    k = settings.kafka
+    symbols = symbol_names(6)
+    market = Market(symbols, seed=37, spacing_ns=25_000_000)
+    async with running(settings) as service:
+        for _ in range(19):
+            await send_tracked(producer, k.ticks_topic, market.chunk(1_000))
+        await wait_for(lambda: caught_up(admin, settings), "every tick")
+        first = {s: await served(service.http_port, s) for s in symbols}
+        again = {s: await served(service.http_port, s) for s in symbols}
+        metrics = await scrape(service.http_port)
+    expected = int(metrics["ticksmith_output_records_total"])
+    assert expected > 6 * 10 * HISTORY  # the history was cut many times over
+    published = await read_all(k.bootstrap_servers, k.output_topic, expected)
+    assert_served_as_published(first, published)
+    assert_served_as_published(again, published)
+    recomputes = "ticksmith_cache_recomputes_total"
+    assert metrics[recomputes] == 2 * len(symbols), "each read should have built its frame"
+
+
+def assert_served_as_published(
+    rows: dict[str, list[dict[str, float | int | None]]],
+    published: list[ConsumerRecord[bytes, bytes]],
+) -> None:
     by_bar = {(b.symbol, b.start_ns): b for b in map(output.decode, (r.value for r in published))}
     for symbol, served_rows in rows.items():
         assert len(served_rows) == HISTORY
@@ -69,5 +108,3 @@ async def test_a_held_frame_fed_past_the_history_limit_serves_the_output_topics_
             assert row["close"] == bar.close and same(row["vwap"], bar.vwap)
             for column, value in bar.indicators.items():
                 assert same(row[column], value), (symbol, row["start"], column)
-    assert metrics["ticksmith_cache_recomputes_total"] == len(symbols)  # one first read each
-    assert len(published) == expected and sent == 19_000
