@@ -19,25 +19,55 @@ F64 = npt.NDArray[np.float64]
 Ticks = tuple[Ints, I64, F64, F64]  # slot, ts, price, size
 
 
+NOTHING = np.iinfo(np.int64).max  # the earliest pending bar start of a slot with none
+
+
 class Pending:
+    """The buffer grows by doubling, so adding costs what is added; each slot's
+    earliest pending bar start is kept, so a release that is due for no slot
+    costs one comparison per slot instead of one per pending tick."""
+
     def __init__(self) -> None:
-        self.slot: Ints = np.empty(0, dtype=np.intp)
-        self.ts: I64 = np.empty(0, dtype=np.int64)
-        self.price: F64 = np.empty(0, dtype=np.float64)
-        self.size: F64 = np.empty(0, dtype=np.float64)
+        self._n = 0
+        self._slot: Ints = np.empty(0, dtype=np.intp)
+        self._ts: I64 = np.empty(0, dtype=np.int64)
+        self._price: F64 = np.empty(0, dtype=np.float64)
+        self._size: F64 = np.empty(0, dtype=np.float64)
+        self._earliest: I64 = np.empty(0, dtype=np.int64)  # per slot
 
     def __len__(self) -> int:
-        return len(self.ts)
+        return self._n
+
+    @property
+    def slot(self) -> Ints:
+        return self._slot[: self._n]
+
+    @property
+    def ts(self) -> I64:
+        return self._ts[: self._n]
+
+    @property
+    def price(self) -> F64:
+        return self._price[: self._n]
+
+    @property
+    def size(self) -> F64:
+        return self._size[: self._n]
 
     @property
     def nbytes(self) -> int:
-        return int(self.slot.nbytes + self.ts.nbytes + self.price.nbytes + self.size.nbytes)
+        arrays = (self._slot, self._ts, self._price, self._size, self._earliest)
+        return sum(int(a.nbytes) for a in arrays)
 
-    def add(self, slot: Ints, ts: I64, price: F64, size: F64) -> None:
-        self.slot = np.concatenate((self.slot, slot))
-        self.ts = np.concatenate((self.ts, ts))
-        self.price = np.concatenate((self.price, price))
-        self.size = np.concatenate((self.size, size))
+    def add(self, slot: Ints, ts: I64, price: F64, size: F64, fine_ns: int) -> None:
+        k = len(ts)
+        if not k:
+            return
+        self._reserve(self._n + k, int(slot.max()) + 1)
+        at = slice(self._n, self._n + k)
+        self._slot[at], self._ts[at], self._price[at], self._size[at] = slot, ts, price, size
+        self._n += k
+        np.minimum.at(self._earliest, slot, ts - ts % fine_ns)
 
     def release(
         self, fine_ns: int, closed_before: I64, arriving: Ticks | None = None
@@ -46,26 +76,22 @@ class Pending:
         `closed_before[slot]`, sorted by (slot, bar start, ts), stably. `arriving`
         ticks (already closed, newer than every pending one) join the released
         ones without passing through the buffer."""
-        start = self.ts - self.ts % fine_ns
-        out = start < closed_before[self.slot]
-        parts: list[Ticks] = [(self.slot[out], self.ts[out], self.price[out], self.size[out])]
-        if out.any():
-            keep = ~out
-            self.slot, self.ts, self.price, self.size = (
-                self.slot[keep],
-                self.ts[keep],
-                self.price[keep],
-                self.size[keep],
-            )
+        parts: list[Ticks] = []
+        slots = min(len(self._earliest), len(closed_before))  # slots past either hold none
+        if self._n and (self._earliest[:slots] < closed_before[:slots]).any():
+            start = self.ts - self.ts % fine_ns
+            out = start < closed_before[self.slot]
+            parts.append((self.slot[out], self.ts[out], self.price[out], self.size[out]))
+            self._keep(~out, fine_ns)
         if arriving is not None:
             parts.append(arriving)
-        if len(parts) > 1:
-            slot = np.concatenate([p[0] for p in parts])
-            ts = np.concatenate([p[1] for p in parts])
-            price = np.concatenate([p[2] for p in parts])
-            size = np.concatenate([p[3] for p in parts])
-        else:
+        if len(parts) == 1:
             slot, ts, price, size = parts[0]
+        else:
+            slot = np.concatenate([[], *(p[0] for p in parts)]).astype(np.intp)
+            ts = np.concatenate([[], *(p[1] for p in parts)]).astype(np.int64)
+            price = np.concatenate([[], *(p[2] for p in parts)])
+            size = np.concatenate([[], *(p[3] for p in parts)])
         if not len(slot):
             return slot, ts, price, size
         order = stable_order(slot, int(slot.max()) + 1)
@@ -74,14 +100,32 @@ class Pending:
             order = np.lexsort((ts, ts - ts % fine_ns, slot))
         return slot[order], ts[order], price[order], size[order]
 
-    def drop_slots(self, slots: Ints) -> None:
-        keep = ~np.isin(self.slot, slots)
-        self.slot, self.ts, self.price, self.size = (
-            self.slot[keep],
-            self.ts[keep],
-            self.price[keep],
-            self.size[keep],
-        )
+    def drop_slots(self, slots: Ints, fine_ns: int) -> None:
+        self._keep(~np.isin(self.slot, slots), fine_ns)
+
+    def _keep(self, keep: npt.NDArray[np.bool_], fine_ns: int) -> None:
+        """Keep only the pending ticks where `keep`, in order; recompute the earliest starts."""
+        k = int(keep.sum())
+        if k == self._n:
+            return
+        for column in (self._slot, self._ts, self._price, self._size):
+            column[:k] = column[: self._n][keep]
+        self._n = k
+        self._earliest[:] = NOTHING
+        np.minimum.at(self._earliest, self.slot, self.ts - self.ts % fine_ns)
+
+    def _reserve(self, n: int, slots: int) -> None:
+        if n > len(self._ts):
+            capacity = max(n, 2 * len(self._ts), 1024)
+            for name in ("_slot", "_ts", "_price", "_size"):
+                old = getattr(self, name)
+                new = np.empty(capacity, dtype=old.dtype)
+                new[: self._n] = old[: self._n]
+                setattr(self, name, new)
+        if slots > len(self._earliest):
+            grown = np.full(max(slots, 2 * len(self._earliest)), NOTHING, np.int64)
+            grown[: len(self._earliest)] = self._earliest
+            self._earliest = grown
 
     def of_slot(self, slot: int) -> tuple[I64, F64, F64]:
         """One slot's pending ticks in time order (for the provisional bar)."""

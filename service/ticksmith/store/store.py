@@ -151,7 +151,7 @@ class Store:
         closed_before = self._closed_before(self._watermark)
         now = (ts - ts % self._fine_ns) < closed_before[slot]
         later = ~now
-        self._pending.add(slot[later], ts[later], price[later], size[later])
+        self._pending.add(slot[later], ts[later], price[later], size[later], self._fine_ns)
         arriving = (slot[now], ts[now], price[now], size[now])
         closed, evicted, partial = self._release(closed_before, arriving)
         return ApplyResult(
@@ -222,7 +222,7 @@ class Store:
     def _forget(self, slots: Ints) -> list[str]:
         if not len(slots):
             return []
-        self._pending.drop_slots(slots)
+        self._pending.drop_slots(slots, self._fine_ns)
         self._ticks.clear(slots)
         for per_slot in (self._watermark, self._newest, self._floor):
             per_slot[slots] = NO_BAR
