@@ -39,7 +39,7 @@ class TickBatch:
         """Each tick's symbol (a new object array: not for the hot path)."""
         return self.names[self.code]
 
-    def take(self, index: npt.NDArray[np.intp] | npt.NDArray[np.bool_]) -> TickBatch:
+    def take(self, index: npt.NDArray[np.intp] | npt.NDArray[np.bool_] | slice) -> TickBatch:
         return TickBatch(
             code=self.code[index],
             names=self.names,

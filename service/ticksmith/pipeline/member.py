@@ -137,7 +137,7 @@ class GroupMember(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka 
         with self._metrics.batch_seconds.time():
             warm, live = self._assignment.split(batch)
             if warm:
-                self._effects.warm_up(warm, self._assignment.unfloored)
+                await self._effects.warm_up(warm, self._assignment.unfloored)
             if live:
                 effects = await self._effects.live(live, self._assignment.unfloored)
                 await self._settler.settled()  # the batch before: acknowledged, committed

@@ -92,7 +92,7 @@ class FakeEffects:
     outputs: Callable[[], asyncio.Future[None]] | None = None
     dead: list[int] = field(default_factory=list)
 
-    def warm_up(self, recs: list[Rec], floors: set[TopicPartition]) -> None:
+    async def warm_up(self, recs: list[Rec], floors: set[TopicPartition]) -> None:
         self.warm += [r.offset for r in recs]
 
     async def unreadable(self, recs: list[Rec]) -> Effects:
