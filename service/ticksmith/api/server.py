@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import msgspec
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 from aiohttp import web
@@ -15,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from ticksmith.api import pages, params
 from ticksmith.api.openapi import ARROW, document
 from ticksmith.api.params import BadParameter
+from ticksmith.cache.frames import GrowingFrame
 from ticksmith.cache.proxy_cache import Key, ProxyCache
 from ticksmith.cache.sources import UnknownSymbol
 
@@ -68,11 +71,10 @@ def make_app(
             limit = params.integer(query, "limit", 1, MAX_LIMIT, DEFAULT_LIMIT)
             key = Key(symbol, kind, interval)
             try:
-                with cache.pin(key) as frame:  # serialise from a strong reference
-                    rows = frame.tail(limit).reset_index()
+                with cache.pin_value(key) as value:  # serialise from a strong reference
+                    return _respond(request, key, _columns(value, limit))
             except UnknownSymbol:
                 raise await _unknown(key.symbol, owner) from None
-            return _respond(request, key, rows)
 
         return handler
 
@@ -104,27 +106,38 @@ async def _unknown(symbol: str, owner: Owner) -> web.HTTPException:
     return _error(web.HTTPNotFound, message, owner=held_by)
 
 
-def _respond(request: web.Request, key: Key, rows: pd.DataFrame) -> web.Response:
-    rows["start"] = rows["start"].astype("int64")
+Columns = dict[str, npt.NDArray[np.generic]]
+
+
+def _columns(value: GrowingFrame | pd.DataFrame, limit: int) -> Columns:
+    """The last `limit` rows, as columns with `start` (ns since the epoch) first:
+    straight from a fed frame's buffers, or from a DataFrame indexed by start."""
+    if isinstance(value, GrowingFrame):
+        return value.tail(limit)
+    rows = value.tail(limit)
+    return {"start": rows.index.asi8, **{str(n): rows[n].to_numpy() for n in rows.columns}}
+
+
+def _respond(request: web.Request, key: Key, columns: Columns) -> web.Response:
     if ARROW in request.headers.get("Accept", ""):
         sink = pa.BufferOutputStream()
-        table = pa.Table.from_pandas(rows, preserve_index=False)
+        table = pa.Table.from_pydict(columns)
         with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
         return web.Response(body=sink.getvalue().to_pybytes(), content_type=ARROW)
-    body = {"symbol": key.symbol, "interval_ms": key.interval_ms, "rows": _records(rows)}
+    body = {"symbol": key.symbol, "interval_ms": key.interval_ms, "rows": _records(columns)}
     return web.Response(body=_json.encode(body), content_type="application/json")
 
 
 _json = msgspec.json.Encoder()  # writes NaN and infinities as null
 
 
-def _records(rows: pd.DataFrame) -> list[dict[str, Any]]:
+def _records(columns: Columns) -> list[dict[str, Any]]:
     """One object per row, built from whole columns (one tolist() each): the cost
     is the rows returned."""
-    names = [str(n) for n in rows.columns]
-    columns = [rows[n].tolist() for n in rows.columns]
-    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+    names = list(columns)
+    values = [column.tolist() for column in columns.values()]
+    return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
 
 
 def _error(kind: type[web.HTTPException], message: str, **extra: Any) -> web.HTTPException:

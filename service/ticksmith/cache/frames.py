@@ -70,6 +70,18 @@ class GrowingFrame:
             self._snapshot = self._frame(self._lo, self._hi)
         return self._snapshot
 
+    def tail(self, limit: int) -> dict[str, npt.NDArray[np.generic]]:
+        """The last `limit` rows as columns, in the snapshot's order after `start`
+        (ns since the epoch): views of the buffers, whose rows never change. The
+        cost is the columns, not the rows held."""
+        lo, hi = max(self._lo, self._hi - limit), self._hi
+        bars = len(BAR_FLOATS)
+        out: dict[str, npt.NDArray[np.generic]] = {"start": self._start[lo:hi]}
+        out |= {name: self._floats[i, lo:hi] for i, name in enumerate(self.columns[:bars])}
+        out["count"] = self._count[lo:hi]
+        out |= {name: self._floats[bars + i, lo:hi] for i, name in enumerate(self.columns[bars:])}
+        return out
+
     def _frame(self, lo: int, hi: int) -> pd.DataFrame:
         column: dict[str, npt.NDArray[np.generic]] = {
             name: self._floats[i, lo:hi] for i, name in enumerate(self.columns)

@@ -111,6 +111,16 @@ class ProxyCache:
         finally:
             del value
 
+    @contextmanager
+    def pin_value(self, key: Key) -> Iterator[Any]:
+        """As :meth:`pin`, but a growing frame itself instead of its snapshot, for a
+        reader that takes a few rows straight from its columns (``GrowingFrame.tail``)."""
+        value = self._value(key)
+        try:
+            yield value
+        finally:
+            del value
+
     def evict_to(self, target_bytes: int, reason: str = "pressure") -> int:
         """Drop least-recently-used strong references until at most `target_bytes` remain."""
         evicted = 0
