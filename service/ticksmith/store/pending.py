@@ -85,13 +85,9 @@ class Pending:
             self._keep(~out, fine_ns)
         if arriving is not None:
             parts.append(arriving)
-        if len(parts) == 1:
-            slot, ts, price, size = parts[0]
-        else:
-            slot = np.concatenate([[], *(p[0] for p in parts)]).astype(np.intp)
-            ts = np.concatenate([[], *(p[1] for p in parts)]).astype(np.int64)
-            price = np.concatenate([[], *(p[2] for p in parts)])
-            size = np.concatenate([[], *(p[3] for p in parts)])
+        if not parts:  # nothing due, nothing arriving
+            return self.slot[:0], self.ts[:0], self.price[:0], self.size[:0]
+        slot, ts, price, size = (np.concatenate(column) for column in zip(*parts, strict=True))
         if not len(slot):
             return slot, ts, price, size
         order = stable_order(slot, int(slot.max()) + 1)
