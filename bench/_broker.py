@@ -68,10 +68,15 @@ class Topics:
         finally:
             await self._admin.close()
 
-    async def create(self, prefix: str, partitions: int) -> str:
-        """A new topic with a unique name, returned once every partition has a leader."""
+    async def create(
+        self, prefix: str, partitions: int, configs: dict[str, str] | None = None
+    ) -> str:
+        """A new topic with a unique name (and topic `configs`, e.g.
+        ``{"message.timestamp.type": "LogAppendTime"}``), returned once every
+        partition has a leader."""
         name = f"bench-{prefix}-{uuid.uuid4().hex[:8]}"
-        await self._admin.create_topics([NewTopic(name, partitions, replication_factor=1)])
+        topic = NewTopic(name, partitions, replication_factor=1, topic_configs=configs)
+        await self._admin.create_topics([topic])
         self._names.append(name)
         deadline = time.monotonic() + 30
         while not await _has_leaders(self._admin, name, partitions):
