@@ -97,7 +97,6 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     from ticksmith.app import build_parts
     from ticksmith.cache.proxy_cache import Key
     from ticksmith.config import Settings
-    from ticksmith.indicators.live import IndicatorWorker
     from ticksmith.output import partitioned_records
     from ticksmith.produce.market import Market, symbol_names
     from ticksmith.ticks import TickBatch
@@ -105,8 +104,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     gc.collect()
     out["rss_import"] = rss()
     settings = Settings()
-    metrics, store, cache = build_parts(settings, CollectorRegistry())
-    worker = IndicatorWorker(settings.indicator_specs, settings.bars.intervals_ms, metrics)
+    _, store, worker, cache = build_parts(settings, CollectorRegistry())
     names = symbol_names(args.symbols)
     market = Market(names, seed=0, start_ns=time.time_ns(), spacing_ns=int(1e9 / args.rate))
     partition_of = {s: hash(s) % 6 for s in names}
@@ -124,7 +122,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             offset=np.arange(len(symbol), dtype=np.int64),
         )
         result = store.apply(batch)
-        values = worker.update(result.closed)
+        values = worker.update(result.closed, result.evicted)
         partitioned_records(result.closed, values, partition_of.__getitem__)
         del ticks, symbol, batch, result, values
     out["store_cpu_s_per_s"] = (time.process_time() - started) / args.seconds
