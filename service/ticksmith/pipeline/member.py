@@ -89,7 +89,8 @@ class GroupMember(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka 
         while not stop.is_set():
             self._raise_failure()
             batch, unreadable = await self._next()
-            fetched_at = self._assignment.now()
+            fetched_at = self._assignment.now()  # before any await: a seek may follow
+            await asyncio.sleep(0)  # getmany() parsed the records: let timers and reads run
             async with self._lock:
                 self._raise_failure()
                 batch, stale = self._assignment.current(batch, fetched_at)
