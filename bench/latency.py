@@ -1027,8 +1027,8 @@ limit) for {p.hop_s:g} s after {HOP_WARM_S:g} s. Hop latency = the wall clock wh
 The service adds its processing, the wait of a batch behind the one before it, and the
 way out (its output producer sends the batches it builds at once, with `acks=all`).
 The paced producer and the bare consumer run the garbage collector as the service
-does (start-up objects frozen, gen-0 threshold {MonitorSettings().gc_threshold0:,}): with CPython's defaults
-their own gen-2 pauses (~50 ms) would show as latency.
+does (start-up objects frozen, gen-0 threshold {MonitorSettings().gc_threshold0:,}):
+with CPython's defaults their own gen-2 pauses (~50 ms) would show as latency.
 
 In the window, `GET {READ_PATH.format("{symbol}")}` goes out at {p.read_rate:g}/s (open
 loop, random symbols, at most {READS_IN_FLIGHT} in flight), timed by the client; "repeat
