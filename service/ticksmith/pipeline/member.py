@@ -128,8 +128,7 @@ class GroupMember(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka 
         self._metrics.records_unreadable.inc(sum(map(len, batch.values())))
         if live:
             effects = await self._effects.unreadable(live)
-            await self._settler.settled()
-            self._settler.submit(effects)
+            await self._settler.submit(effects)
         if self._assignment.processed(batch) and not self.warming_up:
             self._warmed_up()
 
@@ -141,8 +140,7 @@ class GroupMember(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka 
                 await self._effects.warm_up(warm, self._assignment.unfloored)
             if live:
                 effects = await self._effects.live(live, self._assignment.unfloored)
-                await self._settler.settled()  # the batch before: acknowledged, committed
-                self._settler.submit(effects)
+                await self._settler.submit(effects)  # settles after the batches before
             if self._assignment.processed(batch) and not self.warming_up:
                 self._warmed_up()
 

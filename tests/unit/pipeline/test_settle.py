@@ -12,7 +12,7 @@ from aiokafka.errors import CommitFailedError, KafkaTimeoutError
 from prometheus_client import CollectorRegistry
 
 from ticksmith.monitor.metrics import Metrics
-from ticksmith.pipeline.settle import Effects, SettleFailed, Settler
+from ticksmith.pipeline.settle import MAX_IN_FLIGHT, Effects, SettleFailed, Settler
 
 pytestmark = pytest.mark.timeout(10)
 TP = TopicPartition("ticks", 0)
@@ -42,7 +42,7 @@ async def settle_one(
 ) -> tuple[Settler, asyncio.Future[None], asyncio.Future[None]]:
     settler = Settler(consumer, Metrics(CollectorRegistry()))
     outputs, dead = acked(log, "outputs acked"), acked(log, "dead letters acked")
-    settler.submit(Effects(outputs, dead, {TP: offset}))
+    await settler.submit(Effects(outputs, dead, {TP: offset}))
     return settler, outputs, dead
 
 
@@ -105,20 +105,61 @@ async def test_any_other_commit_error_stops_the_member() -> None:
         await settler.settled()
 
 
-async def test_batches_commit_in_order_one_in_flight() -> None:
+async def test_batches_settle_together_and_commit_in_order() -> None:
     log: list[str] = []
-    consumer = FakeConsumer(log)
-    settler, outputs, dead = await settle_one(log, consumer, offset=10)
-    with pytest.raises(AssertionError):
-        settler.submit(Effects(outputs, dead, {TP: 20}))  # the first has not settled
-    outputs.set_result(None)
-    dead.set_result(None)
-    await settler.settled()
-    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    settler = Settler(FakeConsumer(log), Metrics(CollectorRegistry()))
+    acks = [acked(log, f"outputs {n} acked") for n in (10, 20, 30)]
+    done = acked(log, "")
     done.set_result(None)
-    settler.submit(Effects(done, done, {TP: 20}))
+    for offset, outputs in zip((10, 20, 30), acks, strict=True):
+        await settler.submit(Effects(outputs, done, {TP: offset}))  # no wait for the one before
+    acks[2].set_result(None)
+    acks[1].set_result(None)
+    await asyncio.sleep(0.01)
+    assert not [line for line in log if line.startswith("commit")]  # 10 is not acknowledged
+    acks[0].set_result(None)
     await settler.settled()
-    assert [line for line in log if line.startswith("commit")] == ["commit 10", "commit 20"]
+    assert [line for line in log if line.startswith("commit")] == [
+        "commit 10",
+        "commit 20",
+        "commit 30",
+    ]
+    assert settler.committed == {TP: 30}
+
+
+async def test_a_failed_batch_stops_the_commits_of_the_batches_after_it() -> None:
+    log: list[str] = []
+    settler = Settler(FakeConsumer(log), Metrics(CollectorRegistry()))
+    acks = [acked(log, f"outputs {n} acked") for n in (10, 20, 30)]
+    done = acked(log, "")
+    done.set_result(None)
+    for offset, outputs in zip((10, 20, 30), acks, strict=True):
+        await settler.submit(Effects(outputs, done, {TP: offset}))
+    acks[0].set_result(None)
+    acks[1].set_exception(KafkaTimeoutError())
+    acks[2].set_result(None)
+    with pytest.raises(SettleFailed, match=r"ticks\[0\]=20 were not committed"):
+        await settler.settled()
+    assert [line for line in log if line.startswith("commit")] == ["commit 10"]
+    assert settler.committed == {TP: 10}
+
+
+async def test_a_full_pipeline_waits_for_its_oldest_batch() -> None:
+    log: list[str] = []
+    settler = Settler(FakeConsumer(log), Metrics(CollectorRegistry()))
+    done = acked(log, "")
+    done.set_result(None)
+    first = acked(log, "first acked")
+    await settler.submit(Effects(first, done, {TP: 1}))
+    for offset in range(2, 1 + MAX_IN_FLIGHT):
+        await settler.submit(Effects(done, done, {TP: offset}))
+    late = asyncio.create_task(settler.submit(Effects(done, done, {TP: 99})))
+    await asyncio.sleep(0.01)
+    assert not late.done()  # MAX_IN_FLIGHT settling: the next waits for the oldest
+    first.set_result(None)
+    await late
+    await settler.settled()
+    assert settler.committed == {TP: 99}
 
 
 async def test_latency_runs_from_the_records_kafka_timestamp_to_the_commit() -> None:
@@ -128,7 +169,7 @@ async def test_latency_runs_from_the_records_kafka_timestamp_to_the_commit() -> 
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     done.set_result(None)
     written = time.time() - 2.0  # the oldest record was written two seconds ago
-    settler.submit(Effects(done, done, {TP: 5}, written_s=written))
+    await settler.submit(Effects(done, done, {TP: 5}, written_s=written))
     await settler.settled()
     seconds = registry.get_sample_value("ticksmith_end_to_end_latency_seconds_sum")
     assert seconds is not None and 2.0 <= seconds < 3.0
