@@ -163,9 +163,17 @@ class MonitorSettings(_Section):
 
     @model_validator(mode="after")
     def _ordered(self) -> MonitorSettings:
-        if not self.relief_ratio < self.soft_ratio < self.hard_ratio:
-            raise ValueError("need relief_ratio < soft_ratio < hard_ratio")
+        check_ratios(self.relief_ratio, self.soft_ratio, self.hard_ratio)
         return self
+
+
+def check_ratios(relief: float, soft: float, hard: float) -> None:
+    """The memory ratios' one rule (settings and ``PressurePolicy`` both apply it):
+    relief below soft, so shedding ends under the level that started it."""
+    if not 0 < relief < soft < hard:
+        raise ValueError(
+            f"need 0 < relief_ratio < soft_ratio < hard_ratio, got {relief}, {soft}, {hard}"
+        )
 
 
 class Settings(BaseSettings):

@@ -31,13 +31,15 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, Formatter, FuncFormatter, PercentFormatter
 
+from ticksmith.errors import TicksmithError
+
 DASHBOARD = Path("deploy/grafana/dashboards/ticksmith.json")
 POINTS = 240  # per panel line: enough for a smooth curve in a small chart
 COLUMNS = 3
 MAX_LEGEND = 8
 
 
-class RenderError(Exception):
+class RenderError(TicksmithError):
     """The dashboard or Prometheus could not give what the picture needs."""
 
 

@@ -15,12 +15,14 @@ from collections.abc import Collection, Mapping
 
 from multidict import MultiMapping
 
+from ticksmith.errors import TicksmithError
+
 MAX_SYMBOL_BYTES = 255  # the symbol rule of the ingest path: 1..255 UTF-8 bytes
 _DIGITS = re.compile(r"[0-9]{1,18}")  # 18 digits: any value fits in an int64
 _SHOWN_CHARS = 40
 
 
-class BadParameter(ValueError):
+class BadParameter(TicksmithError, ValueError):
     """A parameter the client sent is malformed; the message says what it accepts."""
 
 

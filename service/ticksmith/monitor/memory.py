@@ -22,6 +22,7 @@ from typing import Protocol
 
 import psutil
 
+from ticksmith.errors import TicksmithError
 from ticksmith.monitor.cgroup import PROC, V1_UNLIMITED_BYTES, Cgroup, find_cgroup, read_text
 from ticksmith.monitor.gc_stats import GCStats
 from ticksmith.monitor.memory_metrics import MemoryMetrics
@@ -126,7 +127,7 @@ class MemoryProbe:
         return min((n for n in limits if n is not None and n < V1_UNLIMITED_BYTES), default=None)
 
 
-class MonitorFailed(RuntimeError):
+class MonitorFailed(TicksmithError, RuntimeError):
     """The monitor stopped on an error; the cause is chained."""
 
 

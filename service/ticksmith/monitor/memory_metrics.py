@@ -16,9 +16,8 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from ticksmith.monitor.gc_stats import PAUSE_BUCKETS_SECONDS, GCStats
+from ticksmith.monitor.metrics import NS
 from ticksmith.monitor.pressure import Budget, Level, MemorySample, Pressure
-
-NS = "ticksmith"
 
 
 def _or_nan(value: float | None) -> float:

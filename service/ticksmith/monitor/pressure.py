@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Literal, Protocol
 
+from ticksmith.config import check_ratios
 from ticksmith.monitor import heap
 
 
@@ -65,11 +66,7 @@ class PressurePolicy:
             raise ValueError(f"budget_bytes must be >= 0, got {self.budget_bytes}")
         if not 0 < self.budget_fraction <= 1:
             raise ValueError(f"budget_fraction must be in (0, 1], got {self.budget_fraction}")
-        if not 0 < self.relief_ratio <= self.soft_ratio < self.hard_ratio:
-            raise ValueError(
-                "need 0 < relief_ratio <= soft_ratio < hard_ratio, got "
-                f"{self.relief_ratio}, {self.soft_ratio}, {self.hard_ratio}"
-            )
+        check_ratios(self.relief_ratio, self.soft_ratio, self.hard_ratio)
         if not 0 <= self.soft_evict_min_fraction <= 1:
             raise ValueError("soft_evict_min_fraction must be in [0, 1]")
 

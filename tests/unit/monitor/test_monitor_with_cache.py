@@ -58,12 +58,12 @@ def _alive(proxy: Any) -> bool:
 
 def test_soft_pressure_evicts_least_recently_used_to_the_target() -> None:
     e = deep_nbytes(FakeSource().compute(key("A")))  # every frame has this size
-    policy = PressurePolicy(budget_bytes=100 * e, soft_ratio=0.8, relief_ratio=0.8)
+    policy = PressurePolicy(budget_bytes=100 * e, soft_ratio=0.8, relief_ratio=0.79)
     probe = FakeProbe(MemorySample(rss_bytes=0))
     rig = Rig(probe, policy)
     assert rig.cache.strong_bytes == 10 * e
     rig.cache.get(key("A"))  # A becomes the most recently used
-    probe.sample_value = MemorySample(rss_bytes=84 * e - e // 2)  # 3.5 entries above 80 %
+    probe.sample_value = MemorySample(rss_bytes=83 * e - e // 2)  # 3.5 entries above 79 %
 
     assert rig.monitor.step().level is Level.SOFT
 

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import pytest
 
+from ticksmith.config import MonitorSettings
 from ticksmith.monitor.pressure import (
     Budget,
     Level,
@@ -69,6 +71,7 @@ def test_no_limit_above_host_memory_raises_the_budget_past_it() -> None:
     [
         {"soft_ratio": 0.9, "hard_ratio": 0.9},
         {"relief_ratio": 0.85},
+        {"relief_ratio": 0.80},  # equal to soft: refused, as the settings refuse it
         {"budget_fraction": 0.0},
         {"budget_fraction": 1.5},
         {"budget_bytes": -1},
@@ -78,6 +81,20 @@ def test_no_limit_above_host_memory_raises_the_budget_past_it() -> None:
 def test_a_policy_with_thresholds_out_of_order_is_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         PressurePolicy(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("relief", "ok"), [(0.79, True), (0.80, False), (0.81, False)])
+def test_the_settings_and_the_policy_apply_one_ratio_rule(relief: float, ok: bool) -> None:
+    def accepted(make: Callable[[], object]) -> bool:
+        try:
+            make()
+        except ValueError:
+            return False
+        return True
+
+    settings = accepted(lambda: MonitorSettings(soft_ratio=0.8, relief_ratio=relief))
+    policy = accepted(lambda: PressurePolicy(soft_ratio=0.8, relief_ratio=relief))
+    assert settings == policy == ok
 
 
 # -- the level -------------------------------------------------------------------------------
