@@ -30,9 +30,9 @@ test: install
 		KAFKA_PORT=$(TEST_KAFKA_PORT) deploy/kafka/broker.sh stop; exit $$status
 
 lint: install
-	$(BIN)/ruff check service tests bench
-	$(BIN)/ruff format --check service tests bench
-	$(BIN)/mypy service tests
+	$(BIN)/ruff check service tests bench deploy/grafana
+	$(BIN)/ruff format --check service tests bench deploy/grafana
+	$(BIN)/mypy service tests deploy/grafana/render.py
 
 lint-deploy: install
 	$(BIN)/hadolint Dockerfile

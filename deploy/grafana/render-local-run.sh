@@ -140,5 +140,5 @@ sleep "$duration" &
 pids+=($!)
 wait $!
 minutes=$(awk -v s="$duration" 'BEGIN { printf "%.2f", s / 60 }')
-"$python" -m ticksmith.render --prometheus "http://127.0.0.1:$prometheus_port" \
+"$python" "$root/deploy/grafana/render.py" --prometheus "http://127.0.0.1:$prometheus_port" \
   --minutes "$minutes" --dashboard "$root/deploy/grafana/dashboards/ticksmith.json" --out "$out"

@@ -238,7 +238,7 @@ async def _all_evaluated(url: str) -> bool:
 
 
 def render_png(url: str, out: Path) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "ticksmith.render", "--prometheus", url]
+    command = [sys.executable, str(ROOT / "deploy" / "grafana" / "render.py"), "--prometheus", url]
     command += ["--minutes", "2", "--dashboard", str(DASHBOARD), "--out", str(out)]
     return subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
 

@@ -1,7 +1,10 @@
 """Render the Grafana dashboard's time-series panels over a recent window to a PNG.
 
-    python -m ticksmith.render --prometheus http://127.0.0.1:9090 --minutes 5 \\
+    python deploy/grafana/render.py --prometheus http://127.0.0.1:9090 --minutes 5 \\
         --out docs/dashboard.png
+
+A development tool, not part of the service's package: `make dashboard-png` runs it
+after a short local run (render-local-run.sh).
 
 The panels, their queries, legends and units are read from the dashboard JSON
 (deploy/grafana/dashboards/ticksmith.json), so the picture cannot drift from the
@@ -33,7 +36,7 @@ from matplotlib.ticker import EngFormatter, Formatter, FuncFormatter, PercentFor
 
 from ticksmith.errors import TicksmithError
 
-DASHBOARD = Path("deploy/grafana/dashboards/ticksmith.json")
+DASHBOARD = Path(__file__).resolve().parent / "dashboards" / "ticksmith.json"
 POINTS = 240  # per panel line: enough for a smooth curve in a small chart
 COLUMNS = 3
 MAX_LEGEND = 8
@@ -240,7 +243,7 @@ def render(
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ticksmith.render", description=__doc__)
+    parser = argparse.ArgumentParser(prog="render.py", description=__doc__)
     parser.add_argument("--prometheus", default="http://127.0.0.1:9090", help="base URL")
     parser.add_argument("--minutes", type=float, default=5.0, help="window ending now")
     parser.add_argument("--out", type=Path, default=Path("docs/dashboard.png"))
@@ -256,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
             Prometheus(args.prometheus), args.dashboard, args.minutes, args.out, args.rate_interval
         )
     except RenderError as exc:
-        print(f"ticksmith.render: {exc}", file=sys.stderr)
+        print(f"render.py: {exc}", file=sys.stderr)
         return 1
     print(f"rendered {drawn} panels to {args.out}; {drawn - len(empty)} with data", file=sys.stderr)
     if empty:
