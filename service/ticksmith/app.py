@@ -124,12 +124,7 @@ def kafka_clients(k: KafkaSettings) -> KafkaClients:
         producer=AIOKafkaProducer(
             **common,
             acks="all",
-            # not idempotent: after a broker is SIGKILLed and restarted, aiokafka's
-            # idempotent producer can stop delivering without an error (CI saw the member
-            # wait for acks forever; the fault tests' own producer needs replacing there).
-            # A retried batch may then be written twice: byte-identical records, which
-            # at-least-once output allows (docs/formats.md)
-            enable_idempotence=False,
+            enable_idempotence=True,
             linger_ms=0,
             max_batch_size=512 * 1024,
             max_request_size=PRODUCER_MAX_REQUEST_BYTES,
