@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -257,6 +258,16 @@ async def require_topics(consumer: AIOKafkaConsumer, kafka: KafkaSettings) -> No
 
 
 def stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGINT/SIGTERM stop; SIGUSR1 logs every task's stack (where a stuck member waits)."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, log_tasks)
+
+
+def log_tasks() -> None:
+    """Each asyncio task with the stack it is suspended at, at WARNING."""
+    for task in asyncio.all_tasks():
+        out = io.StringIO()
+        task.print_stack(limit=12, file=out)
+        log.warning("task %s:\n%s", task.get_name(), out.getvalue())

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -65,10 +66,13 @@ async def settle(admin: AIOKafkaAdminClient, settings: Settings, members: list[M
     try:
         await wait_for(done, "the group to commit every tick", 90)
     except AssertionError as e:
+        for m in members:
+            m.proc.send_signal(signal.SIGUSR1)  # each logs its tasks' stacks
+        await asyncio.sleep(1)
         k = settings.kafka
         ends = await end_offsets(k.bootstrap_servers, k.ticks_topic, k.topic_partitions)
         committed = await committed_offsets(admin, k.group_id)
-        logs = "\n".join(f"--- {m.name}:\n{m.tail(40)}" for m in members)
+        logs = "\n".join(f"--- {m.name}:\n{m.tail(400)}" for m in members)
         raise AssertionError(f"{e}\nends {ends}\ncommitted {committed}\n{logs}") from e
 
 
