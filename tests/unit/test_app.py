@@ -1,0 +1,36 @@
+"""SIGUSR1 logs where every asyncio task waits, and the member keeps running."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+
+import pytest
+
+from ticksmith.app import stop_on_signals
+
+
+async def test_sigusr1_logs_each_task_with_the_line_it_waits_at(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def waiting_for_an_ack(never: asyncio.Event) -> None:
+        await never.wait()
+
+    stop, never = asyncio.Event(), asyncio.Event()
+    stop_on_signals(stop)
+    task = asyncio.create_task(waiting_for_an_ack(never), name="settle-7")
+    await asyncio.sleep(0)  # the task is suspended in never.wait()
+    try:
+        with caplog.at_level(logging.WARNING, logger="ticksmith.app"):
+            os.kill(os.getpid(), signal.SIGUSR1)
+            await asyncio.sleep(0.05)  # the handler runs on the loop
+    finally:
+        task.cancel()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
+            asyncio.get_running_loop().remove_signal_handler(sig)
+    dumps = [r.getMessage() for r in caplog.records if "settle-7" in r.getMessage()]
+    assert len(dumps) == 1, caplog.text
+    assert "waiting_for_an_ack" in dumps[0] and "await never.wait()" in dumps[0]
+    assert not stop.is_set()  # SIGUSR1 does not stop the service
