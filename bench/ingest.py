@@ -44,7 +44,8 @@ from prometheus_client import CollectorRegistry, Counter
 from _broker import ROOT, Filled, Topics, fill, local_broker
 from _results import Spread, load_average, machine, revision, write_section
 from ticksmith.app import lifespan
-from ticksmith.config import HttpSettings, KafkaSettings, Settings
+from ticksmith.config import HttpSettings, Settings
+from ticksmith.kafka.settings import KafkaSettings
 from ticksmith.produce.writer import Format
 
 PARTITIONS = 6

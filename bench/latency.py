@@ -65,7 +65,7 @@ from _broker import BROKER, PORT, ROOT, Topics, local_broker
 from _results import load_average, machine, revision, write_section
 from ticksmith import output
 from ticksmith.config import MonitorSettings
-from ticksmith.ingest.ownership import partition_of
+from ticksmith.kafka.ownership import partition_of
 from ticksmith.monitor.gc_tuning import tuned_gc
 from ticksmith.produce.market import Market, symbol_names
 from ticksmith.produce.writer import Format, encode_chunk

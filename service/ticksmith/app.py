@@ -15,21 +15,22 @@ import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
 
 from ticksmith.api.server import make_app
 from ticksmith.cache.proxy_cache import ProxyCache
 from ticksmith.cache.sources import BarSource, IndicatorSource, TickSource
-from ticksmith.config import KafkaSettings, Settings
+from ticksmith.config import Settings
 from ticksmith.errors import MissingTopic
 from ticksmith.indicators.live import IndicatorWorker, Values
 from ticksmith.ingest.dead_letter import DeadLetters
-from ticksmith.ingest.ownership import Ownership
+from ticksmith.kafka.clients import PRODUCER_MAX_REQUEST_BYTES, kafka_clients
+from ticksmith.kafka.diagnose import start_client
+from ticksmith.kafka.ownership import Ownership
+from ticksmith.kafka.settings import KafkaSettings
 from ticksmith.monitor.gc_stats import GCStats
 from ticksmith.monitor.gc_tuning import tuned_gc
 from ticksmith.monitor.loop_lag import watch_loop_lag
@@ -42,12 +43,9 @@ from ticksmith.pipeline.batch import BatchEffects
 from ticksmith.pipeline.member import FetchSettings, GroupMember
 from ticksmith.pipeline.replay import ReplayPlanner
 from ticksmith.pipeline.settle import Settler
-from ticksmith.security import client_kwargs, start_client
 from ticksmith.store.store import Store
 
 log = logging.getLogger(__name__)
-# aiokafka's default, written down because dead letters are cut to fit it
-PRODUCER_MAX_REQUEST_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -103,43 +101,6 @@ def build_parts(
     metrics.store_max_symbols.set(settings.store.max_symbols)
     metrics.checkpoint_bytes.set_function(lambda: worker.checkpoint_bytes)
     return metrics, store, worker, cache
-
-
-@dataclass
-class KafkaClients:
-    producer: AIOKafkaProducer
-    consumer: AIOKafkaConsumer
-    admin: AIOKafkaAdminClient
-
-
-def kafka_clients(k: KafkaSettings) -> KafkaClients:
-    common: dict[str, Any] = {
-        "bootstrap_servers": k.bootstrap_servers,
-        "client_id": k.client_id,
-        **client_kwargs(k.security),
-    }
-    return KafkaClients(
-        # 512 KiB batches: a closed second of 1,000 symbols is ~700 KiB of records, which
-        # the default 16 KiB batches split into ~45 sends. No linger: output records
-        # go as whole batches the Publisher built, which waiting would only delay.
-        producer=AIOKafkaProducer(
-            **common,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=0,
-            max_batch_size=512 * 1024,
-            max_request_size=PRODUCER_MAX_REQUEST_BYTES,
-        ),
-        consumer=AIOKafkaConsumer(
-            **common,
-            group_id=k.group_id,
-            enable_auto_commit=False,
-            auto_offset_reset=k.auto_offset_reset,
-            session_timeout_ms=k.session_timeout_ms,
-            max_partition_fetch_bytes=4 * 1024 * 1024,
-        ),
-        admin=AIOKafkaAdminClient(**common),
-    )
 
 
 @contextlib.asynccontextmanager

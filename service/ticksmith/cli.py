@@ -9,18 +9,20 @@ import sys
 from pathlib import Path
 
 import uvloop
-from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
 from ticksmith import __version__
 from ticksmith.config import Settings, load_settings
 from ticksmith.errors import ConfigError, TicksmithError
+from ticksmith.kafka.clients import tick_producer
+from ticksmith.kafka.diagnose import start_client
+from ticksmith.kafka.redact import redact_kafka_logs
 from ticksmith.produce.writer import FORMATS
-from ticksmith.security import client_kwargs, start_client
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    redact_kafka_logs()  # before any client connects, at any log level
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
@@ -106,14 +108,7 @@ async def _produce(settings: Settings, args: argparse.Namespace) -> None:
     )
     stop = asyncio.Event()
     stop_on_signals(stop)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka.bootstrap_servers,
-        acks="all",
-        linger_ms=20,
-        max_batch_size=256 * 1024,
-        compression_type=None,
-        **client_kwargs(settings.kafka.security),
-    )
+    producer = tick_producer(settings.kafka)
     await start_client(producer, settings.kafka.bootstrap_servers, settings.kafka.security)
     try:
         sent = await produce(producer, spec, stop)
@@ -123,6 +118,6 @@ async def _produce(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def _topics(settings: Settings, args: argparse.Namespace) -> None:
-    from ticksmith.topics import ensure_topics
+    from ticksmith.kafka.topics import ensure_topics
 
     await ensure_topics(settings.kafka, args.partitions)

@@ -31,7 +31,7 @@ from pydantic_settings import (
 
 from ticksmith.errors import ConfigError
 from ticksmith.indicators.spec import IndicatorSpec, parse_specs
-from ticksmith.security import KafkaSecurity
+from ticksmith.kafka.settings import KafkaSettings
 
 ENV_PREFIX = "TICKSMITH_"
 CONFIG_ENV = "TICKSMITH_CONFIG"
@@ -74,22 +74,6 @@ EventTimeNs = Annotated[int, BeforeValidator(_event_time_ns)]
 
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class KafkaSettings(_Section):
-    bootstrap_servers: str = "localhost:9092"
-    ticks_topic: str = Field("ticks", min_length=1)
-    dead_letter_topic: str = Field("ticks.dlq", min_length=1)
-    group_id: str = Field("ticksmith", min_length=1)
-    client_id: str = "ticksmith"
-    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
-    fetch_max_records: Positive = 20_000
-    fetch_timeout_ms: Positive = 200
-    session_timeout_ms: Positive = 10_000
-    output_topic: str = Field("indicators", min_length=1)
-    topic_partitions: Positive = 4
-    topic_replication_factor: Positive = 1
-    security: KafkaSecurity = KafkaSecurity()
 
 
 class IngestSettings(_Section):

@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaProducer
 
 from ticksmith.indicators.columns import Bools
 from ticksmith.indicators.live import ClosedValues, Values
-from ticksmith.ingest.ownership import partition_of
+from ticksmith.kafka.ownership import partition_of
 from ticksmith.store.bars import Bars, vwap
 
 

@@ -25,7 +25,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.cluster import Broker, Cluster
-from ticksmith.config import HttpSettings, KafkaSettings, Settings
+from ticksmith.config import HttpSettings, Settings
+from ticksmith.kafka.settings import KafkaSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKER = ROOT / "deploy" / "kafka" / "broker.sh"

@@ -29,7 +29,8 @@ from tests.integration.conftest import wait_for
 from tests.integration.test_cli import service_env
 from tests.oracle import BAR_COLUMNS, offline_bars
 from ticksmith import output
-from ticksmith.config import HttpSettings, KafkaSettings, Settings
+from ticksmith.config import HttpSettings, Settings
+from ticksmith.kafka.settings import KafkaSettings
 from ticksmith.produce.market import Market
 from ticksmith.produce.writer import encode_chunk
 

@@ -23,7 +23,7 @@ from tests.integration.streams import caught_up, running
 from tests.oracle import offline_bars
 from ticksmith.api.openapi import ARROW
 from ticksmith.config import Settings
-from ticksmith.ingest.ownership import partition_of
+from ticksmith.kafka.ownership import partition_of
 from ticksmith.produce.market import Market, symbol_names
 from ticksmith.produce.writer import encode_chunk, send_all
 

@@ -17,8 +17,9 @@ from aiokafka.record.default_records import (
 from tests.integration import streams
 from tests.integration.conftest import read_all, scrape, wait_for
 from tests.oracle import assert_bars_equal, offline_bars
-from ticksmith.app import PRODUCER_MAX_REQUEST_BYTES
-from ticksmith.config import KafkaSettings, Settings
+from ticksmith.config import Settings
+from ticksmith.kafka.clients import PRODUCER_MAX_REQUEST_BYTES
+from ticksmith.kafka.settings import KafkaSettings
 from ticksmith.produce.market import Market, symbol_names
 from ticksmith.produce.writer import encode_chunk
 

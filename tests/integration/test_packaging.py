@@ -82,7 +82,7 @@ def test_the_wheel_holds_the_package_and_its_type_marker(image_venv: Path) -> No
     package = Path(where)
     assert package.is_relative_to(image_venv), f"ticksmith imported from {package}"
     assert (package / "py.typed").is_file()
-    assert (package / "security.py").is_file()
+    assert (package / "kafka" / "settings.py").is_file()
 
 
 def test_only_runtime_dependencies_are_installed(image_venv: Path) -> None:

@@ -27,15 +27,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError
 
 from tests.integration.conftest import BROKER, ROOT, run_until_consumed, wait_for
+from ticksmith.kafka.clients import client_kwargs
+from ticksmith.kafka.diagnose import start_client
+from ticksmith.kafka.redact import RedactSaslFrames, redact_kafka_logs
+from ticksmith.kafka.settings import KafkaSecurity, KafkaSecurityError
 from ticksmith.produce.market import Market, symbol_names
 from ticksmith.produce.writer import encode_chunk, send_all
-from ticksmith.security import (
-    KafkaSecurity,
-    KafkaSecurityError,
-    RedactSaslFrames,
-    client_kwargs,
-    start_client,
-)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(150)]
 
@@ -192,7 +189,8 @@ async def test_plain_credentials_are_redacted_from_aiokafka_debug_logs(
     sasl_bootstrap: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """aiokafka logs the SaslAuthenticate frame, PLAIN password in it, at DEBUG: the
-    filter ticksmith.security installs must hide it (and without it, it shows)."""
+    filter the command line installs must hide it (and without it, it shows)."""
+    redact_kafka_logs()
     caplog.set_level(logging.DEBUG)
     security = sasl("PLAIN")
 

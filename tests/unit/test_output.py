@@ -19,7 +19,7 @@ from ticksmith.config import Settings
 from ticksmith.indicators.columns import Bools, Floats, stack
 from ticksmith.indicators.live import ClosedValues, IndicatorWorker, Values
 from ticksmith.indicators.spec import IndicatorSpec, parse_specs
-from ticksmith.ingest.ownership import partition_of
+from ticksmith.kafka.ownership import partition_of
 from ticksmith.monitor.metrics import Metrics
 from ticksmith.store.bars import BAR_DTYPE, Bars, vwap
 

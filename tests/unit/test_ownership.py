@@ -12,7 +12,7 @@ from aiokafka import TopicPartition
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from prometheus_client import CollectorRegistry
 
-from ticksmith.ingest.ownership import Ownership, partition_of
+from ticksmith.kafka.ownership import Ownership, partition_of
 from ticksmith.monitor.metrics import Metrics
 
 pytestmark = pytest.mark.timeout(30)

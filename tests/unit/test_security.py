@@ -17,13 +17,11 @@ import pytest
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ticksmith import cli
 from ticksmith.config import _describe
-from ticksmith.security import (
-    KafkaSecurity,
-    KafkaSecurityError,
-    RedactSaslFrames,
-    client_kwargs,
-)
+from ticksmith.kafka.clients import client_kwargs
+from ticksmith.kafka.redact import RedactSaslFrames
+from ticksmith.kafka.settings import KafkaSecurity, KafkaSecurityError
 
 SECRET = "hunter2-Sup3r-Secret"
 
@@ -269,6 +267,21 @@ def test_sasl_frames_are_redacted_from_log_records() -> None:
     assert "<Frame redacted>" in record.getMessage()
 
 
-def test_importing_the_module_protects_aiokafka_logs() -> None:
-    filters = logging.getLogger("aiokafka.conn").filters
-    assert sum(isinstance(f, RedactSaslFrames) for f in filters) == 1
+def test_the_command_line_protects_aiokafka_logs_once_before_anything_else(
+    tmp_path: Path,
+) -> None:
+    logger = logging.getLogger("aiokafka.conn")
+    before = [f for f in logger.filters if isinstance(f, RedactSaslFrames)]
+    for f in before:
+        logger.removeFilter(f)
+    try:
+        missing = str(tmp_path / "missing.toml")
+        for _ in range(2):  # even a start-up that fails on its settings installs it, once
+            assert cli.main(["--config", missing, "topics"]) == 2
+        assert sum(isinstance(f, RedactSaslFrames) for f in logger.filters) == 1
+    finally:
+        for added in logger.filters[:]:
+            if isinstance(added, RedactSaslFrames):
+                logger.removeFilter(added)
+        for f in before:
+            logger.addFilter(f)

@@ -9,18 +9,15 @@ import time
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
-from ticksmith.config import KafkaSettings
-from ticksmith.security import client_kwargs, start_client
+from ticksmith.kafka.clients import admin_client
+from ticksmith.kafka.diagnose import start_client
+from ticksmith.kafka.settings import KafkaSettings
 
 
 async def ensure_topics(
     kafka: KafkaSettings, partitions: int | None = None, timeout_s: float = 60
 ) -> None:
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=kafka.bootstrap_servers,
-        client_id=kafka.client_id,
-        **client_kwargs(kafka.security),
-    )
+    admin = admin_client(kafka)
     await _start(admin, kafka, timeout_s)
     try:
         existing = set(await admin.list_topics())
