@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -227,8 +226,25 @@ def stop_on_signals(stop: asyncio.Event) -> None:
 
 
 def log_tasks() -> None:
-    """Each asyncio task with the stack it is suspended at, at WARNING."""
-    for task in asyncio.all_tasks():
-        out = io.StringIO()
-        task.print_stack(limit=12, file=out)
-        log.warning("task %s:\n%s", task.get_name(), out.getvalue())
+    """Each asyncio task, at WARNING, with every coroutine it is suspended in, outermost
+    first: the await chain down to the future it waits for (a task's own stack shows
+    only its outermost coroutine). A background task that died is not listed."""
+    tasks = list(asyncio.all_tasks())
+    log.warning("%d asyncio tasks", len(tasks))
+    for task in tasks:
+        log.warning("task %s:\n%s", task.get_name(), "\n".join(await_chain(task.get_coro())))
+
+
+def await_chain(coro: object) -> list[str]:
+    """`file:line in function` for each coroutine from `coro` down its awaits, then
+    what the innermost one awaits."""
+    lines: list[str] = []
+    while coro is not None and len(lines) < 40:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is None:
+            lines.append(f"  awaiting {coro!r}"[:300])
+            break
+        code = frame.f_code
+        lines.append(f"  {code.co_filename}:{frame.f_lineno} in {code.co_qualname}")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return lines

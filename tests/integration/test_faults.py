@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -73,7 +74,9 @@ async def settle(admin: AIOKafkaAdminClient, settings: Settings, members: list[M
         ends = await end_offsets(k.bootstrap_servers, k.ticks_topic, k.topic_partitions)
         committed = await committed_offsets(admin, k.group_id)
         logs = "\n".join(f"--- {m.name}:\n{m.tail(400)}" for m in members)
-        raise AssertionError(f"{e}\nends {ends}\ncommitted {committed}\n{logs}") from e
+        report = f"{e}\nends {ends}\ncommitted {committed}\n{logs}"
+        print(report, file=sys.__stderr__)  # uncaptured: shown even when the test is xfail
+        raise AssertionError(report) from e
 
 
 # Known bug, issue 11 open: after a single broker is SIGKILLed for 60 s and restarted,

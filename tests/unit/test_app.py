@@ -1,4 +1,5 @@
-"""SIGUSR1 logs where every asyncio task waits, and the member keeps running."""
+"""SIGUSR1 logs where every asyncio task waits, down its awaits, and the member keeps
+running."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ async def test_sigusr1_logs_each_task_with_the_line_it_waits_at(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     async def waiting_for_an_ack(never: asyncio.Event) -> None:
+        await commit(never)
+
+    async def commit(never: asyncio.Event) -> None:
         await never.wait()
 
     stop, never = asyncio.Event(), asyncio.Event()
@@ -32,5 +36,11 @@ async def test_sigusr1_logs_each_task_with_the_line_it_waits_at(
             asyncio.get_running_loop().remove_signal_handler(sig)
     dumps = [r.getMessage() for r in caplog.records if "settle-7" in r.getMessage()]
     assert len(dumps) == 1, caplog.text
-    assert "waiting_for_an_ack" in dumps[0] and "await never.wait()" in dumps[0]
+    chain = dumps[0].splitlines()[1:]  # outermost first, down to the future
+    assert [line.rsplit(" in ", 1)[-1] for line in chain[:3]] == [
+        "test_sigusr1_logs_each_task_with_the_line_it_waits_at.<locals>.waiting_for_an_ack",
+        "test_sigusr1_logs_each_task_with_the_line_it_waits_at.<locals>.commit",
+        "Event.wait",
+    ]
+    assert chain[-1].startswith("  awaiting ")  # the future itself
     assert not stop.is_set()  # SIGUSR1 does not stop the service
