@@ -29,7 +29,7 @@ from aiokafka.errors import KafkaConnectionError
 from tests.integration.conftest import BROKER, ROOT, run_until_consumed, wait_for
 from ticksmith.kafka.clients import client_kwargs
 from ticksmith.kafka.diagnose import start_client
-from ticksmith.kafka.redact import RedactSaslFrames, redact_kafka_logs
+from ticksmith.kafka.redact import RedactSaslFrames
 from ticksmith.kafka.settings import KafkaSecurity, KafkaSecurityError
 from ticksmith.produce.market import Market, symbol_names
 from ticksmith.produce.writer import encode_chunk, send_all
@@ -189,19 +189,20 @@ async def test_plain_credentials_are_redacted_from_aiokafka_debug_logs(
     sasl_bootstrap: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """aiokafka logs the SaslAuthenticate frame, PLAIN password in it, at DEBUG: the
-    filter the command line installs must hide it (and without it, it shows)."""
-    redact_kafka_logs()
+    filter that building a SASL client's arguments installs must hide it (and without
+    it, it shows)."""
     caplog.set_level(logging.DEBUG)
     security = sasl("PLAIN")
 
-    async def connect() -> str:
+    async def connect(kwargs: dict[str, object]) -> str:
         caplog.clear()
-        producer = AIOKafkaProducer(bootstrap_servers=sasl_bootstrap, **client_kwargs(security))
+        producer = AIOKafkaProducer(bootstrap_servers=sasl_bootstrap, **kwargs)
         await start_client(producer, sasl_bootstrap, security)
         await producer.stop()
         return caplog.text
 
-    logged = await connect()
+    kwargs = client_kwargs(security)
+    logged = await connect(kwargs)
     assert "SaslAuthenticateRequest" in logged and "redacted" in logged
     assert PASSWORD not in logged
     conn_logger = logging.getLogger("aiokafka.conn")
@@ -209,7 +210,7 @@ async def test_plain_credentials_are_redacted_from_aiokafka_debug_logs(
     for f in filters:
         conn_logger.removeFilter(f)
     try:
-        assert PASSWORD in await connect(), "the unfiltered log should show what is redacted"
+        assert PASSWORD in await connect(kwargs), "the unfiltered log should show what is redacted"
     finally:
         for f in filters:
             conn_logger.addFilter(f)

@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.helpers import create_ssl_context
 
+from ticksmith.kafka.redact import redact_kafka_logs
 from ticksmith.kafka.settings import KafkaSecurity, KafkaSecurityError, KafkaSettings
 
 # aiokafka's default, written down because dead letters are cut to fit it
@@ -17,9 +18,11 @@ PRODUCER_MAX_REQUEST_BYTES = 1024 * 1024
 
 
 def client_kwargs(security: KafkaSecurity) -> dict[str, object]:
-    """Keyword arguments for AIOKafkaConsumer, AIOKafkaProducer and AIOKafkaAdminClient."""
+    """Keyword arguments for AIOKafkaConsumer, AIOKafkaProducer and AIOKafkaAdminClient.
+    With SASL, aiokafka's logs are redacted first (once), at any log level."""
     kwargs: dict[str, object] = {"security_protocol": security.security_protocol}
     if security.sasl:
+        redact_kafka_logs()
         kwargs["sasl_mechanism"] = security.sasl_mechanism
         kwargs["sasl_plain_username"] = security.sasl_username
         kwargs["sasl_plain_password"] = sasl_password(security)

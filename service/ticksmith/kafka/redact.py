@@ -1,5 +1,6 @@
 """Secrets stay out of aiokafka's logs, whatever the log level: install
-:func:`redact_kafka_logs` before the first client connects (the command line does)."""
+:func:`redact_kafka_logs` before the first client connects (the command line does, and
+``clients.client_kwargs`` for SASL)."""
 
 from __future__ import annotations
 
