@@ -29,7 +29,10 @@ async def test_sigusr1_logs_each_task_with_the_line_it_waits_at(
     try:
         with caplog.at_level(logging.WARNING, logger="ticksmith.app"):
             os.kill(os.getpid(), signal.SIGUSR1)
-            await asyncio.sleep(0.05)  # the handler runs on the loop
+            for _ in range(200):  # the handler runs on the loop: wait for its dump, 2 s at most
+                if any("settle-7" in r.getMessage() for r in caplog.records):
+                    break
+                await asyncio.sleep(0.01)
     finally:
         task.cancel()
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
