@@ -30,6 +30,7 @@ from ticksmith.kafka.clients import PRODUCER_MAX_REQUEST_BYTES, kafka_clients
 from ticksmith.kafka.diagnose import start_client
 from ticksmith.kafka.ownership import Ownership
 from ticksmith.kafka.settings import KafkaSettings
+from ticksmith.kafka.watchdog import watch_metadata_tasks
 from ticksmith.monitor.gc_stats import GCStats
 from ticksmith.monitor.gc_tuning import tuned_gc
 from ticksmith.monitor.loop_lag import watch_loop_lag
@@ -159,6 +160,13 @@ async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIter
         monitor = _monitor(settings, registry, cache)
         await stack.enter_async_context(monitor)
         stack.enter_context(tuned_gc(settings.monitor.gc_freeze, settings.monitor.gc_threshold0))
+        watchdog = asyncio.create_task(
+            watch_metadata_tasks(
+                {"producer": kafka.producer, "consumer": kafka.consumer, "admin": kafka.admin},
+                lambda name: metrics.metadata_task_restarts.labels(name).inc(),
+            )
+        )
+        stack.callback(watchdog.cancel)  # before the clients stop: they end the task
         kafka.consumer.subscribe(topics=[k.ticks_topic], listener=member)
         loop_lag = asyncio.create_task(watch_loop_lag(metrics.event_loop_lag))
         stack.callback(loop_lag.cancel)

@@ -72,6 +72,11 @@ class Metrics:
             "Committed offsets outside the log, replaced by kafka.auto_offset_reset.",
             ["partition", "reason"],
         )
+        self.metadata_task_restarts = c(
+            "kafka_metadata_task_restarts",
+            "aiokafka metadata tasks found ended and started again (issue 11's hang).",
+            ["client"],
+        )
         self.commits = c("offset_commits", "Offset commits made after a batch's effects.")
         self.rebalances = c("rebalances", "Partition revocations seen by this member.")
         self.recovery_seconds = h(
