@@ -31,12 +31,11 @@ from ticksmith.kafka.diagnose import start_client
 from ticksmith.kafka.ownership import Ownership
 from ticksmith.kafka.settings import KafkaSettings
 from ticksmith.kafka.watchdog import watch_metadata_tasks
+from ticksmith.metrics import MemoryMetrics, Metrics
 from ticksmith.monitor.gc_stats import GCStats
 from ticksmith.monitor.gc_tuning import tuned_gc
 from ticksmith.monitor.loop_lag import watch_loop_lag
 from ticksmith.monitor.memory import MemoryProbe, Monitor
-from ticksmith.monitor.memory_metrics import MemoryMetrics
-from ticksmith.monitor.metrics import Metrics
 from ticksmith.monitor.pressure import PressurePolicy
 from ticksmith.output import Publisher
 from ticksmith.pipeline.batch import BatchEffects

@@ -20,7 +20,7 @@ from ticksmith.indicators.columns import Bools, Floats, stack
 from ticksmith.indicators.live import ClosedValues, IndicatorWorker, Values
 from ticksmith.indicators.spec import IndicatorSpec, parse_specs
 from ticksmith.kafka.ownership import partition_of
-from ticksmith.monitor.metrics import Metrics
+from ticksmith.metrics import Metrics
 from ticksmith.store.bars import BAR_DTYPE, Bars, vwap
 
 pytestmark = [
