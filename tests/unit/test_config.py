@@ -1,10 +1,8 @@
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import start_up
 from ticksmith.config import Settings, load_settings
 from ticksmith.errors import ConfigError
 from ticksmith.indicators import indicator_specs
@@ -12,11 +10,7 @@ from ticksmith.indicators import indicator_specs
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("TICKSMITH_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_settings_env")
 
 
 def test_the_shipped_config_file_holds_exactly_the_defaults() -> None:
@@ -64,14 +58,7 @@ def test_settings_are_frozen() -> None:
 
 
 def test_a_bad_setting_stops_start_up_naming_it() -> None:
-    env = {**os.environ, "TICKSMITH_BARS__HISTORY_BARS": "-5"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "ticksmith", "run"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = start_up({"TICKSMITH_BARS__HISTORY_BARS": "-5"})
     assert proc.returncode == 2
     assert "bars.history_bars" in proc.stderr and "TICKSMITH_BARS__HISTORY_BARS" in proc.stderr
 
@@ -99,14 +86,7 @@ def test_indicators_of_the_wrong_shape_are_refused_on_loading(
 
 
 def test_a_bad_indicator_stops_start_up_naming_it() -> None:
-    env = {**os.environ, "TICKSMITH_INDICATORS__MACD": '[{"fast": 12, "slow": 5, "signal": 9}]'}
-    proc = subprocess.run(
-        [sys.executable, "-m", "ticksmith", "run"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = start_up({"TICKSMITH_INDICATORS__MACD": '[{"fast": 12, "slow": 5, "signal": 9}]'})
     assert proc.returncode == 2
     assert "indicators.macd[0]" in proc.stderr and "TICKSMITH_INDICATORS" in proc.stderr
 
@@ -144,14 +124,7 @@ def test_a_bad_event_time_floor_is_named(monkeypatch: pytest.MonkeyPatch, bad: s
 
 
 def test_a_bad_event_time_floor_stops_start_up_naming_it() -> None:
-    env = {**os.environ, "TICKSMITH_INGEST__MIN_EVENT_TIME": "2000-13-01"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "ticksmith", "run"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = start_up({"TICKSMITH_INGEST__MIN_EVENT_TIME": "2000-13-01"})
     assert proc.returncode == 2
     assert "ingest.min_event_time" in proc.stderr and "date" in proc.stderr
     assert "TICKSMITH_INGEST__MIN_EVENT_TIME" in proc.stderr
