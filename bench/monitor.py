@@ -29,9 +29,9 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from ticksmith.metrics import MemoryMetrics
 from ticksmith.monitor.gc_stats import GCStats
 from ticksmith.monitor.memory import MemoryProbe, Monitor
-from ticksmith.monitor.memory_metrics import MemoryMetrics
 from ticksmith.monitor.pressure import PressurePolicy
 
 MiB = 1024 * 1024

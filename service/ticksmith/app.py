@@ -25,18 +25,18 @@ from ticksmith.cache.sources import BarSource, IndicatorSource, TickSource
 from ticksmith.config import Settings
 from ticksmith.errors import MissingTopic
 from ticksmith.indicators.live import IndicatorWorker, Values
+from ticksmith.indicators.spec import indicator_specs
 from ticksmith.ingest.dead_letter import DeadLetters
 from ticksmith.kafka.clients import PRODUCER_MAX_REQUEST_BYTES, kafka_clients
 from ticksmith.kafka.diagnose import start_client
 from ticksmith.kafka.ownership import Ownership
 from ticksmith.kafka.settings import KafkaSettings
 from ticksmith.kafka.watchdog import watch_metadata_tasks
+from ticksmith.metrics import MemoryMetrics, Metrics
 from ticksmith.monitor.gc_stats import GCStats
 from ticksmith.monitor.gc_tuning import tuned_gc
 from ticksmith.monitor.loop_lag import watch_loop_lag
 from ticksmith.monitor.memory import MemoryProbe, Monitor
-from ticksmith.monitor.memory_metrics import MemoryMetrics
-from ticksmith.monitor.metrics import Metrics
 from ticksmith.monitor.pressure import PressurePolicy
 from ticksmith.output import Publisher
 from ticksmith.pipeline.batch import BatchEffects
@@ -86,7 +86,7 @@ def build_parts(
         max_symbols=settings.store.max_symbols,
         symbol_idle_ms=settings.store.symbol_idle_ms,
     )
-    worker = IndicatorWorker(settings.indicator_specs, settings.bars.intervals_ms, metrics)
+    worker = IndicatorWorker(indicator_specs(settings), settings.bars.intervals_ms, metrics)
     sources = {
         "indicators": IndicatorSource(store, worker, settings.bars.history_bars),
         "bars": BarSource(store),

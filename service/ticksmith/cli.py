@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     redact_kafka_logs()  # before any client connects, at any log level
     try:
         settings = load_settings(args.config)
+        if args.command == "run":
+            _check_indicators(settings)
     except ConfigError as exc:
         print(f"ticksmith: {exc}", file=sys.stderr)
         return 2
@@ -44,6 +46,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ticksmith: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _check_indicators(settings: Settings) -> None:
+    """Parse the indicator specs before anything starts (config checks only their
+    shape), so a bad one stops `run` here, exit 2, as any bad setting does; the
+    other commands never load the indicators."""
+    from ticksmith.indicators.spec import indicator_specs
+
+    indicator_specs(settings)
 
 
 def _parser() -> argparse.ArgumentParser:

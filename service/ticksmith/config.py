@@ -3,12 +3,18 @@
 Loaded and validated once at start. Nested settings are reached from the
 environment with a double underscore, e.g. ``TICKSMITH_KAFKA__BOOTSTRAP_SERVERS``.
 A bad value raises :class:`ConfigError` naming the setting and where it came from.
+
+A foundation: it imports only ``errors`` and the Kafka settings model, so loading
+settings loads no part of the service. Of ``indicators`` it checks the shape (a
+table of name -> list of parameter tables); the service parses the specs when it
+starts (``ticksmith.indicators.spec.indicator_specs``).
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
@@ -30,7 +36,6 @@ from pydantic_settings import (
 )
 
 from ticksmith.errors import ConfigError
-from ticksmith.indicators.spec import IndicatorSpec, parse_specs
 from ticksmith.kafka.settings import KafkaSettings
 
 ENV_PREFIX = "TICKSMITH_"
@@ -40,6 +45,7 @@ NonNegative = Annotated[int, Field(ge=0)]
 Port = Annotated[int, Field(ge=0, le=65535)]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+_INVALID = "invalid configuration:"
 
 
 def _event_time_ns(value: object) -> int:
@@ -174,7 +180,7 @@ class Settings(BaseSettings):
     bars: BarSettings = BarSettings()
     window: WindowSettings = WindowSettings()
     store: StoreSettings = StoreSettings()
-    # name -> list of parameter tables; see docs/indicators.md
+    # name -> list of parameter tables, parsed at start-up; see docs/indicators.md
     indicators: dict[str, list[dict[str, int | float]]] = Field(
         default_factory=lambda: {k: [dict(p) for p in v] for k, v in DEFAULT_INDICATORS.items()}
     )
@@ -187,18 +193,6 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     toml_file: ClassVar[Path | None] = None
-
-    @field_validator("indicators")
-    @classmethod
-    def _known_indicators(
-        cls, value: dict[str, list[dict[str, int | float]]]
-    ) -> dict[str, list[dict[str, int | float]]]:
-        parse_specs(value)  # raises naming the entry, e.g. indicators.macd[0]
-        return value
-
-    @property
-    def indicator_specs(self) -> tuple[IndicatorSpec, ...]:
-        return parse_specs(self.indicators)
 
     @classmethod
     def settings_customise_sources(
@@ -231,12 +225,23 @@ def load_settings(path: Path | None = None) -> Settings:
         raise ConfigError(f"cannot read configuration: {exc}") from None
 
 
+def invalid_setting(loc: Sequence[str | int], message: str, got: object) -> str:
+    """A bad setting found after loading (the indicator specs), worded as
+    :func:`load_settings` words its own."""
+    return "\n".join([_INVALID, _line(loc, message, f" (got {got!r})")])
+
+
 def _describe(exc: ValidationError) -> str:
-    lines = ["invalid configuration:"]
+    lines = [_INVALID]
     for err in exc.errors():
         name = ".".join(str(part) for part in err["loc"])
-        env = ENV_PREFIX + "__".join(str(part) for part in err["loc"]).upper()
         secret = "password" in name or err["type"] == "extra_forbidden"
         got = "" if err["type"] == "missing" or secret else f" (got {err.get('input')!r})"
-        lines.append(f"  setting {name} [env {env}]: {err['msg']}{got}")
+        lines.append(_line(err["loc"], err["msg"], got))
     return "\n".join(lines)
+
+
+def _line(loc: Sequence[str | int], message: str, got: str) -> str:
+    name = ".".join(str(part) for part in loc)
+    env = ENV_PREFIX + "__".join(str(part) for part in loc).upper()
+    return f"  setting {name} [env {env}]: {message}{got}"

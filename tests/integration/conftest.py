@@ -15,7 +15,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 
 import aiohttp
@@ -198,6 +198,15 @@ async def scrape(port: int) -> dict[str, float]:
         for sample in family.samples:
             totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
     return totals
+
+
+def service_env(
+    settings: Settings, port: int, environ: Mapping[str, str] = os.environ
+) -> dict[str, str]:
+    """`environ` (the tests' own by default) pointing a `ticksmith` process at these
+    settings' topics, serving HTTP on `port`."""
+    kafka = {f"TICKSMITH_KAFKA__{k.upper()}": str(v) for k, v in settings.kafka if k != "security"}
+    return {**environ, **kafka, "TICKSMITH_HTTP__PORT": str(port)}
 
 
 async def run_until_consumed(

@@ -25,8 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from tests.integration.conftest import wait_for
-from tests.integration.test_cli import service_env
+from tests.integration.conftest import service_env, wait_for
 from tests.oracle import BAR_COLUMNS, offline_bars
 from ticksmith import output
 from ticksmith.config import HttpSettings, Settings

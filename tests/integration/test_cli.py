@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -14,18 +13,12 @@ import psutil
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from tests.integration.conftest import run_until_consumed, scrape, wait_for
+from tests.integration.conftest import run_until_consumed, scrape, service_env, wait_for
 from ticksmith.config import Settings
 from ticksmith.produce.market import Market, symbol_names
 from ticksmith.produce.writer import encode_chunk, send_all
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
-
-
-def service_env(settings: Settings, port: int) -> dict[str, str]:
-    """The environment that points a `ticksmith` process at these settings' topics."""
-    kafka = {f"TICKSMITH_KAFKA__{k.upper()}": str(v) for k, v in settings.kafka if k != "security"}
-    return {**os.environ, **kafka, "TICKSMITH_HTTP__PORT": str(port)}
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

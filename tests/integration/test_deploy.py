@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import fnmatch
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -239,15 +238,14 @@ def test_every_alert_has_a_runbook_section_in_the_operations_guide() -> None:
 
 
 def load_with_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], file: Path) -> Settings:
-    for name in list(os.environ):
-        if name.startswith("TICKSMITH_"):
-            monkeypatch.delenv(name)
+    """`env` as the only TICKSMITH_* variables (the caller uses no_settings_env)."""
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(Settings, "toml_file", None)  # load_settings sets it: restore after
     return load_settings(file)
 
 
+@pytest.mark.usefixtures("no_settings_env")
 @pytest.mark.parametrize("service", sorted(ticksmith_services(compose())))
 def test_every_setting_compose_gives_ticksmith_loads(
     service: str, monkeypatch: pytest.MonkeyPatch
@@ -411,6 +409,7 @@ def quantity_bytes(quantity: str) -> int:
     return int(number) * units.get(unit, 1)
 
 
+@pytest.mark.usefixtures("no_settings_env")
 def test_the_pod_configuration_loads_as_ticksmith_settings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from tests.integration.conftest import ROOT, run_until_consumed
+from tests.integration.conftest import ROOT, run_until_consumed, service_env
 from ticksmith.config import Settings
 from ticksmith.produce.market import Market, symbol_names
 from ticksmith.produce.writer import encode_chunk, send_all
@@ -109,8 +109,7 @@ async def test_ticksmith_run_from_the_install_consumes_and_stops_on_sigterm(
     settings = await settings_factory(partitions=2)
     ticks = Market(symbol_names(5), seed=3).chunk(1_000)
     await send_all(producer, settings.kafka.ticks_topic, encode_chunk(ticks))
-    kafka = {f"TICKSMITH_KAFKA__{k.upper()}": str(v) for k, v in settings.kafka if k != "security"}
-    env = clean_env(**kafka, TICKSMITH_HTTP__PORT=str(unused_tcp_port))
+    env = service_env(settings, unused_tcp_port, clean_env())
     code, stderr = await run_until_consumed(
         [str(image_venv / "bin" / "ticksmith"), "run"],
         env,

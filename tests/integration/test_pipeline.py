@@ -20,7 +20,7 @@ from ticksmith import output
 from ticksmith.app import Service
 from ticksmith.cache.frames import bars_to_frame
 from ticksmith.config import BarSettings, Settings
-from ticksmith.indicators import indicator_frame, phase_of
+from ticksmith.indicators import indicator_frame, indicator_specs, phase_of
 from ticksmith.produce.market import Market, symbol_names
 from ticksmith.produce.writer import encode_chunk, send_all
 
@@ -65,7 +65,7 @@ async def test_known_ticks_for_60_symbols_become_exactly_the_offline_bars(
     for symbol in ("SYM0000", "SYM0042"):  # live indicators == the backfill path, exactly
         mine = sorted((output.decode(r.value) for r in published), key=lambda b: b.start_ns)
         mine = [b for b in mine if b.symbol == symbol and b.interval_ms == 1_000]
-        frame = indicator_frame(expected.loc[symbol], settings.indicator_specs, phase_of(symbol))
+        frame = indicator_frame(expected.loc[symbol], indicator_specs(settings), phase_of(symbol))
         for column in ("sma_20", "ema_20", "rsi_14", "macd_12_26_9_hist", "atr_14"):
             live = np.array([b.indicators[column] for b in mine], dtype=float)
             np.testing.assert_array_equal(live, frame[column].to_numpy())

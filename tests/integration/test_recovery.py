@@ -14,9 +14,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from tests.integration.conftest import committed_offsets, read_all, scrape, wait_for
+from tests.integration.conftest import committed_offsets, read_all, scrape, service_env, wait_for
 from tests.integration.streams import caught_up, closed_after, published, running, send_tracked
-from tests.integration.test_cli import service_env
 from tests.oracle import assert_bars_equal, offline_bars
 from ticksmith.app import Service
 from ticksmith.config import Settings

@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError
 
+from tests.conftest import without_settings
 from tests.integration.conftest import BROKER, ROOT, run_until_consumed, wait_for
 from ticksmith.kafka.clients import client_kwargs
 from ticksmith.kafka.diagnose import start_client
@@ -294,7 +295,7 @@ async def test_a_plain_client_on_the_tls_listener_is_told_the_protocol(
 
 
 def service_env(bootstrap: str, topics: dict[str, str], **security: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TICKSMITH_")}
+    env = without_settings()
     env |= {
         "TICKSMITH_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
         "TICKSMITH_HTTP__PORT": "0",

@@ -1,21 +1,16 @@
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import start_up
 from ticksmith.config import Settings, load_settings
 from ticksmith.errors import ConfigError
+from ticksmith.indicators import indicator_specs
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("TICKSMITH_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_settings_env")
 
 
 def test_the_shipped_config_file_holds_exactly_the_defaults() -> None:
@@ -30,7 +25,7 @@ def test_environment_overrides_the_file_one_setting_at_a_time(
     settings = load_settings(ROOT / "config" / "ticksmith.toml")
     assert settings.kafka.bootstrap_servers == "broker:29092"
     assert settings.kafka.group_id == "ticksmith"
-    labels = [s.label for s in settings.indicator_specs]
+    labels = [s.label for s in indicator_specs(settings)]
     assert [x for x in labels if x.startswith("sma")] == ["sma_5", "sma_50"]
     assert "rsi_14" in labels  # the other indicators keep the file's tables
 
@@ -63,14 +58,7 @@ def test_settings_are_frozen() -> None:
 
 
 def test_a_bad_setting_stops_start_up_naming_it() -> None:
-    env = {**os.environ, "TICKSMITH_BARS__HISTORY_BARS": "-5"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "ticksmith", "run"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = start_up({"TICKSMITH_BARS__HISTORY_BARS": "-5"})
     assert proc.returncode == 2
     assert "bars.history_bars" in proc.stderr and "TICKSMITH_BARS__HISTORY_BARS" in proc.stderr
 
@@ -84,8 +72,23 @@ def test_intervals_must_be_multiples_of_the_finest(monkeypatch: pytest.MonkeyPat
 def test_a_bad_indicator_parameter_is_named(tmp_path: Path) -> None:
     file = tmp_path / "bad.toml"
     file.write_text("[indicators]\nmacd = [{ fast = 12, slow = 5, signal = 9 }]\n")
-    with pytest.raises(ConfigError, match=r"indicators\.macd\[0\]"):
-        load_settings(file)
+    settings = load_settings(file)  # the shape is right: config looks no further
+    with pytest.raises(ConfigError, match=r"setting indicators .*: indicators\.macd\[0\]: macd"):
+        indicator_specs(settings)
+
+
+def test_indicators_of_the_wrong_shape_are_refused_on_loading(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TICKSMITH_INDICATORS__SMA", '{"period": 3}')
+    with pytest.raises(ConfigError, match=r"setting indicators\.sma .*valid list"):
+        load_settings()
+
+
+def test_a_bad_indicator_stops_start_up_naming_it() -> None:
+    proc = start_up({"TICKSMITH_INDICATORS__MACD": '[{"fast": 12, "slow": 5, "signal": 9}]'})
+    assert proc.returncode == 2
+    assert "indicators.macd[0]" in proc.stderr and "TICKSMITH_INDICATORS" in proc.stderr
 
 
 @pytest.mark.parametrize(
@@ -121,14 +124,7 @@ def test_a_bad_event_time_floor_is_named(monkeypatch: pytest.MonkeyPatch, bad: s
 
 
 def test_a_bad_event_time_floor_stops_start_up_naming_it() -> None:
-    env = {**os.environ, "TICKSMITH_INGEST__MIN_EVENT_TIME": "2000-13-01"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "ticksmith", "run"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = start_up({"TICKSMITH_INGEST__MIN_EVENT_TIME": "2000-13-01"})
     assert proc.returncode == 2
     assert "ingest.min_event_time" in proc.stderr and "date" in proc.stderr
     assert "TICKSMITH_INGEST__MIN_EVENT_TIME" in proc.stderr

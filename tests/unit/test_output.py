@@ -18,9 +18,9 @@ from ticksmith import output
 from ticksmith.config import Settings
 from ticksmith.indicators.columns import Bools, Floats, stack
 from ticksmith.indicators.live import ClosedValues, IndicatorWorker, Values
-from ticksmith.indicators.spec import IndicatorSpec, parse_specs
+from ticksmith.indicators.spec import IndicatorSpec, indicator_specs, parse_specs
 from ticksmith.kafka.ownership import partition_of
-from ticksmith.monitor.metrics import Metrics
+from ticksmith.metrics import Metrics
 from ticksmith.store.bars import BAR_DTYPE, Bars, vwap
 
 pytestmark = [
@@ -159,7 +159,7 @@ def test_records_decode_to_the_reference_records() -> None:
         assert [output.encode(r) for r in decoded] == [output.encode(r) for r in want]
 
 
-@pytest.mark.parametrize("specs", [Settings().indicator_specs, parse_specs({})])
+@pytest.mark.parametrize("specs", [indicator_specs(Settings()), parse_specs({})])
 def test_the_worker_values_encode_as_the_reference(specs: tuple[IndicatorSpec, ...]) -> None:
     worker = IndicatorWorker(specs, [1000, 60_000], Metrics(CollectorRegistry()))
     rng = np.random.default_rng(3)

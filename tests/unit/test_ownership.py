@@ -13,7 +13,7 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from prometheus_client import CollectorRegistry
 
 from ticksmith.kafka.ownership import Ownership, partition_of
-from ticksmith.monitor.metrics import Metrics
+from ticksmith.metrics import Metrics
 
 pytestmark = pytest.mark.timeout(30)
 TOPIC, GROUP = "ticks", "g"

@@ -7,7 +7,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from ticksmith.cache.proxy_cache import Key, ProxyCache
-from ticksmith.monitor.metrics import Metrics
+from ticksmith.metrics import Metrics
 
 
 class FakeSource:

@@ -1,12 +1,13 @@
 """kafka.security: validation with clear, secret-free messages, and the aiokafka arguments.
 
-The settings are checked inside a stand-in for the `kafka` section, read from the
-environment the way ticksmith's settings are, and reported through the settings
-loader's own formatter, so the messages are the ones an operator sees.
+Bad sections are given to the real settings (`Settings`, with `KafkaSettings` in it)
+through the environment and loaded by `load_settings`, so the messages are the ones
+an operator sees; none of the shell's TICKSMITH_* variables take part.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import ssl
 import subprocess
@@ -14,39 +15,32 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, ConfigDict, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import ValidationError
 
 from ticksmith import cli
-from ticksmith.config import _describe
+from ticksmith.config import Settings, load_settings
+from ticksmith.errors import ConfigError
 from ticksmith.kafka.clients import client_kwargs
 from ticksmith.kafka.redact import RedactSaslFrames
 from ticksmith.kafka.settings import KafkaSecurity, KafkaSecurityError
 
+pytestmark = pytest.mark.usefixtures("no_settings_env")
 SECRET = "hunter2-Sup3r-Secret"
 
 
-class Kafka(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    security: KafkaSecurity = KafkaSecurity()
+def problems(monkeypatch: pytest.MonkeyPatch, security: object) -> str:
+    """What an operator is told of a bad `kafka.security` section in the environment."""
+    monkeypatch.setenv("TICKSMITH_KAFKA__SECURITY", json.dumps(security))
+    with pytest.raises(ConfigError) as exc:
+        load_settings()
+    return str(exc.value)
 
 
-class FromEnv(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="TICKSMITH_", env_nested_delimiter="__", nested_model_default_partial_update=True
-    )
-    kafka: Kafka = Kafka()
-
-
-class Root(BaseModel):
-    kafka: Kafka = Kafka()
-
-
-def problems(security: dict[str, Any]) -> str:
-    """The operator-facing message for a bad `kafka.security` section."""
+def validation_error(security: object) -> ValidationError:
+    """The settings model's own error (what a traceback or a log line would show)."""
     with pytest.raises(ValidationError) as exc:
-        Root.model_validate({"kafka": {"security": security}})
-    return _describe(exc.value)
+        Settings.model_validate({"kafka": {"security": security}})
+    return exc.value
 
 
 def sec(**fields: Any) -> KafkaSecurity:
@@ -98,7 +92,7 @@ def test_settings_come_from_the_environment_with_double_underscores(
     prefix = "TICKSMITH_KAFKA__SECURITY__"
     for name, value in {**SCRAM, "security_protocol": "SASL_PLAINTEXT"}.items():
         monkeypatch.setenv(prefix + name.upper(), value)
-    security = FromEnv().kafka.security
+    security = load_settings().kafka.security
     assert security.sasl_mechanism == "SCRAM-SHA-512"
     assert client_kwargs(security)["sasl_plain_password"] == SECRET
 
@@ -170,9 +164,9 @@ def test_an_empty_password_file_is_refused_when_a_client_is_built(tmp_path: Path
     ],
 )
 def test_a_bad_section_is_explained_setting_by_setting(
-    security: dict[str, Any], expected: list[str]
+    monkeypatch: pytest.MonkeyPatch, security: dict[str, Any], expected: list[str]
 ) -> None:
-    message = problems(security)
+    message = problems(monkeypatch, security)
     for part in expected:
         assert part in message
 
@@ -188,17 +182,16 @@ def test_a_bad_section_is_explained_setting_by_setting(
         {**SCRAM, "security_protocol": "nope"},  # another field wrong
     ],
 )
-def test_no_error_shows_a_secret(security: dict[str, Any]) -> None:
-    with pytest.raises(ValidationError) as exc:
-        Root.model_validate({"kafka": {"security": security}})
-    for text in (_describe(exc.value), str(exc.value), repr(exc.value.errors())):
+def test_no_error_shows_a_secret(monkeypatch: pytest.MonkeyPatch, security: dict[str, Any]) -> None:
+    error = validation_error(security)
+    for text in (problems(monkeypatch, security), str(error), repr(error.errors())):
         assert SECRET not in text
 
 
-def test_the_whole_section_given_as_a_string_is_not_echoed() -> None:
-    with pytest.raises(ValidationError) as exc:
-        Root.model_validate({"kafka": {"security": SECRET}})
-    assert SECRET not in _describe(exc.value)
+def test_the_whole_section_given_as_a_string_is_not_echoed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert SECRET not in problems(monkeypatch, SECRET)
 
 
 def test_printing_the_settings_masks_the_secrets() -> None:

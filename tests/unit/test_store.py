@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from tests.oracle import assert_bars_equal, offline_bars
 from ticksmith.cache.frames import bars_to_frame
-from ticksmith.store.store import Store, running_max
+from ticksmith.store.store import Store
+from ticksmith.store.watermarks import running_max
 from ticksmith.ticks import TickBatch
 
 INTERVAL_MS = 1

@@ -29,7 +29,7 @@ import pandas as pd
 
 from ticksmith.cache.frames import GrowingFrame
 from ticksmith.indicators.live import ClosedValues
-from ticksmith.monitor.metrics import Metrics
+from ticksmith.metrics import Metrics
 
 T = TypeVar("T")
 

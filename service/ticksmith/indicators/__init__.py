@@ -7,7 +7,12 @@ from ticksmith.indicators.columns import BarColumns
 from ticksmith.indicators.engine import IndicatorEngine, phase_of
 from ticksmith.indicators.frame import indicator_frame
 from ticksmith.indicators.registry import REGISTRY
-from ticksmith.indicators.spec import IndicatorConfigError, IndicatorSpec, parse_specs
+from ticksmith.indicators.spec import (
+    IndicatorConfigError,
+    IndicatorSpec,
+    indicator_specs,
+    parse_specs,
+)
 
 __all__ = [
     "REGISTRY",
@@ -19,6 +24,7 @@ __all__ = [
     "IndicatorState",
     "Params",
     "indicator_frame",
+    "indicator_specs",
     "parse_specs",
     "phase_of",
 ]

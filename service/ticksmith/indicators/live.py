@@ -15,7 +15,7 @@ from ticksmith.indicators.checkpoint import Checkpoint
 from ticksmith.indicators.columns import Bools, Floats, Ints, stack
 from ticksmith.indicators.engine import IndicatorEngine, phase_of
 from ticksmith.indicators.spec import IndicatorSpec
-from ticksmith.monitor.metrics import Metrics
+from ticksmith.metrics import Metrics
 from ticksmith.store.bars import Bars
 
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from ticksmith.config import Settings, invalid_setting
 from ticksmith.errors import ConfigError
 from ticksmith.indicators.base import Indicator, IndicatorState, Params
 from ticksmith.indicators.columns import BarColumns, Floats
@@ -93,6 +94,17 @@ def parse_specs(config: Mapping[str, Sequence[Mapping[str, Any]]]) -> tuple[Indi
                 raise IndicatorConfigError(f"indicators.{name}[{i}]: {e}") from e
     _check_unique(specs)
     return tuple(specs)
+
+
+def indicator_specs(settings: Settings) -> tuple[IndicatorSpec, ...]:
+    """The specs ``settings.indicators`` configures, parsed when the service starts
+    (config.py checks only their shape); a bad entry raises ``IndicatorConfigError``
+    worded as a bad setting is, naming it (``indicators.macd[0]: ...``)."""
+    try:
+        return parse_specs(settings.indicators)
+    except IndicatorConfigError as e:
+        message = invalid_setting(["indicators"], str(e), settings.indicators)
+        raise IndicatorConfigError(message) from e
 
 
 def _check_unique(specs: Sequence[IndicatorSpec]) -> None:

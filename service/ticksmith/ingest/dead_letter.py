@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from ticksmith.ingest.reasons import Reason
-from ticksmith.monitor.metrics import Metrics
+from ticksmith.metrics import Metrics
 
 log = logging.getLogger(__name__)
 Headers = list[tuple[str, bytes | None]]

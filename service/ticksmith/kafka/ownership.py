@@ -24,7 +24,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.partitioner import murmur2
 
-from ticksmith.monitor.metrics import Metrics
+from ticksmith.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

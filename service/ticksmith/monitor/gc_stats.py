@@ -2,7 +2,7 @@
 
 The callback runs inside the collector, in whichever thread triggered it, so it
 only does bookkeeping on plain numbers: no locks, no logging, no I/O. Prometheus
-reads the numbers at scrape time (:class:`ticksmith.monitor.memory_metrics.GCMetrics`).
+reads the numbers at scrape time (:class:`ticksmith.metrics.GCMetrics`).
 Collections never overlap, so the callback needs no lock of its own.
 """
 
@@ -16,20 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-PAUSE_BUCKETS_SECONDS = (
-    0.00001,
-    0.00005,
-    0.0001,
-    0.0005,
-    0.001,
-    0.005,
-    0.01,
-    0.05,
-    0.1,
-    0.5,
-    1.0,
-    5.0,
-)
+from ticksmith.metrics import PAUSE_BUCKETS_SECONDS
 
 
 @dataclass(slots=True)

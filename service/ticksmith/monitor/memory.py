@@ -23,9 +23,9 @@ from typing import Protocol
 import psutil
 
 from ticksmith.errors import TicksmithError
+from ticksmith.metrics import MemoryMetrics
 from ticksmith.monitor.cgroup import PROC, V1_UNLIMITED_BYTES, Cgroup, find_cgroup, read_text
 from ticksmith.monitor.gc_stats import GCStats
-from ticksmith.monitor.memory_metrics import MemoryMetrics
 from ticksmith.monitor.pressure import (
     Budget,
     Evictable,
@@ -164,7 +164,7 @@ class Monitor:
         )
         pressure = assess(sample, self.budget, self._policy)
         evicted = relieve(pressure, self.level, self._cache, self._policy)
-        self._metrics.record(sample, self.budget, pressure, evicted)
+        self._metrics.record(sample, self.budget.bytes, pressure.level, evicted)
         if pressure.level is not self.level:
             _log_transition(self.level, pressure, sample, self.budget, evicted)
         self.level, self.last = pressure.level, pressure

@@ -27,7 +27,7 @@ from ticksmith.indicators.live import IndicatorWorker, Values
 from ticksmith.ingest.dead_letter import DeadLetters
 from ticksmith.ingest.decode import Decoded, Runs, decode
 from ticksmith.ingest.reasons import Reason
-from ticksmith.monitor.metrics import Metrics
+from ticksmith.metrics import Metrics
 from ticksmith.output import Publisher
 from ticksmith.pipeline.assignment import Batch, Record
 from ticksmith.pipeline.settle import Effects

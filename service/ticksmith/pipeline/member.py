@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from ticksmith.errors import TicksmithError
-from ticksmith.monitor.metrics import Metrics
+from ticksmith.metrics import Metrics
 from ticksmith.pipeline.assignment import Assignment, Batch, Record
 from ticksmith.pipeline.batch import BatchEffects
 from ticksmith.pipeline.replay import Plan, ReplayPlanner

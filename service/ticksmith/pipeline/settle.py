@@ -38,7 +38,7 @@ from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError
 
 from ticksmith.errors import TicksmithError
-from ticksmith.monitor.metrics import Metrics
+from ticksmith.metrics import Metrics
 
 log = logging.getLogger(__name__)
 MAX_IN_FLIGHT = 4  # batches settling at once; a fifth waits for the oldest

@@ -1,23 +1,11 @@
 """Per-symbol state, owned by partition, updated a whole batch at a time.
 
-Each symbol has a slot; per-slot state lives in arrays (watermark, replay floor,
-coarser forming bars), so a batch is folded in for all its symbols at once.
-Recent ticks live in one tick window (a row per slot, see tick_window.py);
-closed bars are per-symbol rings that grow only as a symbol's bars close.
-
-Lateness: a tick is late when its finest bar had already closed when it
-arrived, i.e. the bar's end plus ``lateness_ns`` is at or behind the newest
-event time seen before it for its symbol (the watermark). This depends only on
-the order of records in the partition, never on how they were batched, so a
-replay closes the same bars with the same ticks.
-
-Quiet close (``quiet_close_ms``): a symbol's watermark is also its partition's
-newest event time less the deadline, so the bar of a symbol that went quiet
-closes once the rest of its partition has moved that far past the bar's end.
-That too depends only on the order of records, so a replay or a backlog closes
-the same bars as live did. (The wall clock closes bars only through
-:meth:`Store.advance`, which the pipeline calls for partitions that are idle
-and caught up.)
+Each symbol has a slot; per-slot state lives in arrays (watermarks and replay
+floor in watermarks.py, coarser forming bars in rollup.py), so a batch is folded
+in for all its symbols at once. Recent ticks live in one tick window (a row per
+slot, see tick_window.py); closed bars are per-symbol rings that grow only as a
+symbol's bars close. When a bar closes and which ticks are late is decided in
+watermarks.py; bars in progress are read through forming.py.
 
 Bounds: at most ``max_symbols`` symbols (a new one beyond that is refused: its
 ticks come back in ``ApplyResult.refused``), and a symbol with no tick of its own
@@ -34,18 +22,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from ticksmith.store.bars import NO_BAR, Bars, merge_into, rollup, segment
+from ticksmith.store.bars import NO_BAR, Bars, segment
+from ticksmith.store.forming import coarse_forming, fine_forming
 from ticksmith.store.groups import Groups
 from ticksmith.store.pending import Pending, Ticks
 from ticksmith.store.rollup import Rollup
 from ticksmith.store.symbols import NO_SLOT, SymbolState, SymbolTable
 from ticksmith.store.tick_window import TickWindow
+from ticksmith.store.watermarks import Watermarks
 from ticksmith.ticks import TickBatch
 
 Ints = npt.NDArray[np.intp]
 I64 = npt.NDArray[np.int64]
 Closed = dict[int, dict[str, Bars]]  # interval_ms -> symbol -> closed bars, oldest first
-FAR_FUTURE = np.iinfo(np.int64).max // 2  # a watermark that closes every bar
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,15 +72,13 @@ class Store:
         self.intervals_ms = tuple(sorted(intervals_ms))
         self._fine_ns = self.intervals_ms[0] * 1_000_000
         self._lateness_ns = lateness_ms * 1_000_000
-        self._quiet_ns = quiet_close_ms * 1_000_000
-        self._idle_ns = symbol_idle_ms * 1_000_000
+        self._quiet = quiet_close_ms > 0
         self._history_bars = history_bars
         self._table = SymbolTable(max_symbols)
         self._ticks = TickWindow(ticks_per_symbol)
-        self._watermark: I64 = np.full(64, NO_BAR, dtype=np.int64)  # newest event time, per slot
-        self._newest: I64 = np.full(64, NO_BAR, dtype=np.int64)  # newest tick of its own
-        self._floor: I64 = np.full(64, NO_BAR, dtype=np.int64)
-        self._partition_time: I64 = np.full(16, NO_BAR, dtype=np.int64)  # per partition
+        self._clock = Watermarks(
+            self._fine_ns, self._lateness_ns, quiet_close_ms * 1_000_000, symbol_idle_ms * 1_000_000
+        )
         self._pending = Pending()
         self._rollups = {ms: Rollup(ms * 1_000_000) for ms in self.intervals_ms[1:]}
         # partition -> event time its consumption began, when it began after the log's
@@ -115,24 +102,24 @@ class Store:
     def nbytes(self) -> int:
         rings = sum(state.nbytes for state in self._table)
         forming = sum(r.forming.nbytes for r in self._rollups.values())
-        fixed = self._ticks.nbytes + self._pending.nbytes + 3 * self._watermark.nbytes
+        fixed = self._ticks.nbytes + self._pending.nbytes + self._clock.nbytes
         return rings + forming + fixed
 
     def apply(self, batch: TickBatch) -> ApplyResult:
         """Fold a batch in; return the bars it closed and the ticks that were late."""
         if len(batch) == 0:
             return ApplyResult(late=batch, refused=batch)
-        partition_before = self._partition_clock(batch)
+        partition_before = self._clock.partition_clock(batch)
         slot = self._slots(batch)
         held = slot >= 0
         if not held.all():
             batch, refused, slot = batch.take(held), batch.take(~held), slot[held]
-            if self._quiet_ns:
+            if self._quiet:
                 partition_before = partition_before[held]
         else:
             refused = batch.take(held[:0])
         groups = Groups.of(slot, self._table.size)
-        late = self._late(groups, slot, batch.ts_ns, partition_before)
+        late = self._clock.late(groups, slot, batch.ts_ns, partition_before)
         if late.any():
             batch_ok = batch.take(~late)
             slot = slot[~late]
@@ -143,12 +130,12 @@ class Store:
         self._ticks.append(
             groups, {"ts_ns": ts, "price": price, "size": size, "side": batch_ok.side}
         )
-        np.maximum.at(self._watermark, slot, ts)
-        np.maximum.at(self._newest, slot, ts)
-        self._close_quiet()
-        expired = self._expiring()
+        self._clock.observe(slot, ts)
+        in_use = self._table.partition[: self._table.size]
+        self._clock.close_quiet(in_use)
+        expired = self._clock.expiring(in_use)
         # ticks whose bar this very batch closed skip the reorder buffer
-        closed_before = self._closed_before(self._watermark)
+        closed_before = self._clock.closed_before(self._clock.watermark)
         now = (ts - ts % self._fine_ns) < closed_before[slot]
         later = ~now
         self._pending.add(slot[later], ts[later], price[later], size[later], self._fine_ns)
@@ -162,26 +149,6 @@ class Store:
             partial_dropped=partial,
             expired=self._forget(expired),
         )
-
-    def _partition_clock(self, batch: TickBatch) -> I64:
-        """Advance each partition's event time (its newest tick, late or not); return,
-        per tick, its partition's newest event time before it, in partition order
-        (only needed, and only computed, when quiet close is on)."""
-        top = int(batch.partition.max()) + 1
-        if top > len(self._partition_time):
-            grow = np.full(top - len(self._partition_time), NO_BAR, np.int64)
-            self._partition_time = np.concatenate((self._partition_time, grow))
-        if not self._quiet_ns:
-            np.maximum.at(self._partition_time, batch.partition, batch.ts_ns)
-            return np.empty(0, np.int64)
-        before = np.empty(len(batch), np.int64)
-        for p in np.unique(batch.partition).tolist():
-            at = np.flatnonzero(batch.partition == p)
-            running = np.maximum.accumulate(batch.ts_ns[at])
-            prior = self._partition_time[p]
-            before[at] = np.maximum(np.r_[prior, running[:-1]], prior)
-            self._partition_time[p] = max(prior, int(running[-1]))
-        return before
 
     def _slots(self, batch: TickBatch) -> Ints:
         """Each tick's slot; a symbol seen for the first time gets one, owned by the
@@ -205,8 +172,8 @@ class Store:
         """Move the watermark of every symbol of `partitions` to at least `watermark_ns`
         (wall clock minus a deadline), closing the bars of quiet symbols."""
         slots = self._table.slots_of(set(partitions))
-        self._watermark[slots] = np.maximum(self._watermark[slots], watermark_ns)
-        closed, evicted, partial = self._release(self._closed_before(self._watermark))
+        self._clock.raise_to(slots, watermark_ns)
+        closed, evicted, partial = self._release(self._clock.closed_before(self._clock.watermark))
         empty = TickBatch.empty()
         return ApplyResult(empty, empty, closed, evicted, partial)
 
@@ -215,8 +182,7 @@ class Store:
         gone = set(partitions)
         for p in gone:
             self.replay_floor_ns.pop(p, None)
-            if p < len(self._partition_time):
-                self._partition_time[p] = NO_BAR
+            self._clock.forget_partition(p)
         return self._forget(self._table.slots_of(gone))
 
     def _forget(self, slots: Ints) -> list[str]:
@@ -224,8 +190,7 @@ class Store:
             return []
         self._pending.drop_slots(slots, self._fine_ns)
         self._ticks.clear(slots)
-        for per_slot in (self._watermark, self._newest, self._floor):
-            per_slot[slots] = NO_BAR
+        self._clock.forget(slots)
         for rollup_ in self._rollups.values():
             rollup_.clear(slots)
         return self._table.remove(slots)
@@ -248,93 +213,25 @@ class Store:
         bar; reading them changes nothing."""
         ms = interval_ms or self.intervals_ms[0]
         slot = self._table[symbol].slot
-        ts, price, size = self._pending.of_slot(slot)
-        code = np.zeros(len(ts), dtype=np.intp)
-        fine = segment(code, ts - ts % self._fine_ns, price, size).bars
+        ticks = self._pending.of_slot(slot)
         if ms == self.intervals_ms[0]:
-            return fine
-        interval_ns = ms * 1_000_000
-        coarse = rollup(
-            np.zeros(len(fine), np.intp), fine["start_ns"] - fine["start_ns"] % interval_ns, fine
-        )
+            return fine_forming(ticks, self._fine_ns)
         held = self._rollups[ms].forming[slot : slot + 1]
-        return _prepend_forming(held, coarse.bars)
+        return coarse_forming(ticks, self._fine_ns, ms * 1_000_000, held)
 
     def _new_state(self, symbol: str, partition: int) -> int:
         slot = self._table.add(symbol, partition, self.intervals_ms, self._history_bars)
         if slot == NO_SLOT:
             return slot
         self._ensure(slot + 1)
-        for per_slot in (self._watermark, self._newest):
-            per_slot[slot] = NO_BAR
-        self._floor[slot] = self.replay_floor_ns.get(partition, NO_BAR)
+        self._clock.start(slot, self.replay_floor_ns.get(partition, NO_BAR))
         return slot
 
     def _ensure(self, slots: int) -> None:
-        if slots > len(self._watermark):
-            grow = np.full(len(self._watermark), NO_BAR, dtype=np.int64)
-            self._watermark = np.concatenate((self._watermark, grow))
-            self._newest = np.concatenate((self._newest, grow))
-            self._floor = np.concatenate((self._floor, grow))
+        self._clock.ensure(slots)
         for rollup_ in self._rollups.values():
             rollup_.ensure(slots)
         self._ticks.ensure_rows(slots)
-
-    def _close_quiet(self) -> None:
-        """Quiet close: a symbol's watermark is at least its partition's event time
-        minus the deadline, so its bars close when the partition moved on."""
-        if not self._quiet_ns:
-            return
-        n = self._table.size
-        part = self._table.partition[:n]
-        held = part >= 0
-        clock = self._partition_time[np.where(held, part, 0)]
-        due = np.where(held & (clock != NO_BAR), clock - self._quiet_ns, NO_BAR)
-        np.maximum(self._watermark[:n], due, out=self._watermark[:n])
-
-    def _expiring(self) -> Ints:
-        """Slots idle (no tick of their own) for longer than the idle limit of their
-        partition's event time; their forming bars close now, and they are forgotten
-        after this batch."""
-        if not self._idle_ns:
-            return np.empty(0, np.intp)
-        n = self._table.size
-        part = self._table.partition[:n]
-        held = part >= 0
-        clock = self._partition_time[np.where(held, part, 0)]
-        newest = self._newest[:n]
-        idle = held & (newest != NO_BAR) & (clock != NO_BAR) & (newest < clock - self._idle_ns)
-        slots = np.flatnonzero(idle)
-        self._watermark[slots] = FAR_FUTURE
-        return slots
-
-    def _late(
-        self, groups: Groups, slot: Ints, ts: I64, partition_before: I64
-    ) -> npt.NDArray[np.bool_]:
-        """Ticks whose finest bar had closed before they arrived (see the module doc):
-        compared with the newest event time before them, in this batch or before (with
-        quiet close, also their partition's, less the deadline)."""
-        t = ts[groups.order]
-        first = groups.first_in_run()
-        in_order = bool((t[1:] >= t[:-1])[~first[1:]].all())
-        if in_order:  # the usual case: the newest before a tick is the one just before it
-            before = np.r_[NO_BAR, t[:-1]]
-        else:
-            before = np.r_[NO_BAR, running_max(t, groups.rank())[:-1]]
-        before[first] = NO_BAR
-        before = np.maximum(before, self._watermark[slot[groups.order]])
-        if self._quiet_ns:
-            part = partition_before[groups.order]
-            due = np.where(part == NO_BAR, NO_BAR, part - self._quiet_ns)
-            before = np.maximum(before, due)
-        late = np.empty(len(ts), dtype=bool)
-        late[groups.order] = (t - t % self._fine_ns) < self._closed_before(before)
-        return late
-
-    def _closed_before(self, watermark: I64) -> I64:
-        """Per watermark: every finest bar starting before this has closed."""
-        lag = self._lateness_ns + self._fine_ns - 1
-        return np.where(watermark == NO_BAR, NO_BAR, watermark - lag)
 
     def _release(
         self, closed_before: I64, arriving: Ticks | None = None
@@ -347,7 +244,7 @@ class Store:
         by_interval = {self.intervals_ms[0]: (fine.bars, fine.code)}
         for ms, rollup_ in self._rollups.items():
             rows, slots = rollup_.fold(fine.code, fine.bars)
-            due_rows, due_slots = rollup_.close_due(self._watermark, self._lateness_ns)
+            due_rows, due_slots = rollup_.close_due(self._clock.watermark, self._lateness_ns)
             rows, slots = np.concatenate((rows, due_rows)), np.concatenate((slots, due_slots))
             order = np.argsort(slots, kind="stable")
             by_interval[ms] = (rows[order], slots[order])
@@ -364,7 +261,7 @@ class Store:
     ) -> tuple[dict[str, Bars], dict[str, Bars], int]:
         """Append complete bars (grouped by slot) to each symbol's ring; drop partial
         ones. Returns the bars kept and the bars they pushed out, per symbol."""
-        complete = rows["start_ns"] >= self._floor[slots]
+        complete = rows["start_ns"] >= self._clock.floor[slots]
         rows, slots = rows[complete], slots[complete]
         kept: dict[str, Bars] = {}
         evicted: dict[str, Bars] = {}
@@ -378,26 +275,3 @@ class Store:
             if len(out):
                 evicted[state.symbol] = out
         return kept, evicted, int((~complete).sum())
-
-
-def running_max(values: I64, rank: Ints) -> I64:
-    """The running maximum within runs (`rank`: each element's place in its run),
-    by pointer doubling: log2 of the longest run vectorised steps."""
-    out = values.copy()
-    step = 1
-    while len(rank) and step <= int(rank.max()):
-        at = np.flatnonzero(rank >= step)
-        out[at] = np.maximum(out[at], out[at - step])
-        step *= 2
-    return out
-
-
-def _prepend_forming(held: Bars, later: Bars) -> Bars:
-    """The coarser forming bar merged with the provisional bars after it."""
-    if held["start_ns"][0] == NO_BAR:
-        return later
-    if len(later) and later["start_ns"][0] == held["start_ns"][0]:
-        later = later.copy()
-        merge_into(later, np.array([0]), held)
-        return later
-    return np.concatenate((held, later))

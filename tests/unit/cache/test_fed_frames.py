@@ -22,7 +22,7 @@ from ticksmith.cache.sources import IndicatorSource
 from ticksmith.indicators.live import IndicatorWorker
 from ticksmith.indicators.registry import REGISTRY
 from ticksmith.indicators.spec import parse_specs
-from ticksmith.monitor.metrics import Metrics
+from ticksmith.metrics import Metrics
 from ticksmith.store.bars import vwap
 from ticksmith.store.store import Store
 from ticksmith.ticks import TickBatch

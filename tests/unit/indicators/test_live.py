@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry
 from ticksmith.indicators.columns import stack
 from ticksmith.indicators.live import IndicatorWorker
 from ticksmith.indicators.spec import parse_specs
-from ticksmith.monitor.metrics import Metrics
+from ticksmith.metrics import Metrics
 from ticksmith.store.bars import BAR_DTYPE, Bars
 
 SPECS = parse_specs({"sma": [{"period": 3}], "ema": [{"period": 5}]})  # lookbacks 2 and 4

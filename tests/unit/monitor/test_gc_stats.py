@@ -6,8 +6,8 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-from ticksmith.monitor.gc_stats import PAUSE_BUCKETS_SECONDS, GCStats
-from ticksmith.monitor.memory_metrics import MemoryMetrics
+from ticksmith.metrics import PAUSE_BUCKETS_SECONDS, MemoryMetrics
+from ticksmith.monitor.gc_stats import GCStats
 
 
 class Cell:

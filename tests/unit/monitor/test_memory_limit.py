@@ -3,13 +3,10 @@ environment to the monitor's budget; a malformed value stops start-up naming it.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 from prometheus_client import CollectorRegistry
 
+from tests.conftest import start_up
 from ticksmith.app import _monitor, build_parts
 from ticksmith.config import load_settings
 from ticksmith.errors import ConfigError
@@ -17,15 +14,8 @@ from ticksmith.monitor.pressure import Budget
 
 from .fakes import MiB
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("no_settings_env")]
 VARIABLE = "TICKSMITH_MEMORY_LIMIT_BYTES"
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("TICKSMITH_"):
-            monkeypatch.delenv(name)
 
 
 def test_the_variable_is_read_into_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,13 +47,6 @@ def test_a_malformed_value_is_refused_naming_the_variable(
 
 
 def test_a_malformed_value_stops_start_up_naming_the_variable() -> None:
-    env = {**os.environ, VARIABLE: "1Gi"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "ticksmith", "run"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = start_up({VARIABLE: "1Gi"})
     assert proc.returncode == 2
     assert VARIABLE in proc.stderr and "1Gi" in proc.stderr

@@ -9,9 +9,9 @@ import math
 import pytest
 from prometheus_client import CollectorRegistry
 
+from ticksmith.metrics import MemoryMetrics
 from ticksmith.monitor.gc_stats import GCStats
 from ticksmith.monitor.memory import Monitor, MonitorFailed
-from ticksmith.monitor.memory_metrics import MemoryMetrics
 from ticksmith.monitor.pressure import Level, MemorySample, PressurePolicy
 
 from .fakes import FakeCache, FakeProbe, MiB

@@ -12,10 +12,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from ticksmith.cache.proxy_cache import Key, ProxyCache, deep_nbytes
+from ticksmith.metrics import MemoryMetrics, Metrics
 from ticksmith.monitor.gc_stats import GCStats
 from ticksmith.monitor.memory import MemoryProbe, Monitor, Sampler
-from ticksmith.monitor.memory_metrics import MemoryMetrics
-from ticksmith.monitor.metrics import Metrics
 from ticksmith.monitor.pressure import Level, MemorySample, PressurePolicy
 
 from .fakes import FakeKernel, FakeProbe

@@ -14,7 +14,7 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
 from prometheus_client import CollectorRegistry
 
-from ticksmith.monitor.metrics import Metrics
+from ticksmith.metrics import Metrics
 from ticksmith.pipeline.batch import BatchEffects
 from ticksmith.pipeline.member import FetchSettings, GroupMember, MemberFailed
 from ticksmith.pipeline.replay import ReplayPlanner

@@ -11,7 +11,7 @@ from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaTimeoutError
 from prometheus_client import CollectorRegistry
 
-from ticksmith.monitor.metrics import Metrics
+from ticksmith.metrics import Metrics
 from ticksmith.pipeline.settle import MAX_IN_FLIGHT, Effects, SettleFailed, Settler
 
 pytestmark = pytest.mark.timeout(10)

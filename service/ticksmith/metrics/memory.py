@@ -1,23 +1,71 @@
 """Prometheus instruments of the memory monitor and the GC, on a registry passed in.
 
 Not duplicated here: ``process_resident_memory_bytes`` (prometheus-client's
-ProcessCollector, registered by :class:`ticksmith.monitor.metrics.Metrics`) is the
-RSS the monitor compares with the budget. An unknown or unlimited value is NaN.
+ProcessCollector, registered by :class:`ticksmith.metrics.Metrics`) is the RSS
+the monitor compares with the budget. An unknown or unlimited value is NaN.
+The monitor's own types are seen through the protocols below, so this module
+imports nothing of the monitor.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from enum import IntEnum
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from ticksmith.monitor.gc_stats import PAUSE_BUCKETS_SECONDS, GCStats
-from ticksmith.monitor.metrics import NS
-from ticksmith.monitor.pressure import Budget, Level, MemorySample, Pressure
+from ticksmith.metrics.naming import NS
+
+PAUSE_BUCKETS_SECONDS = (
+    0.00001,
+    0.00005,
+    0.0001,
+    0.0005,
+    0.001,
+    0.005,
+    0.01,
+    0.05,
+    0.1,
+    0.5,
+    1.0,
+    5.0,
+)
+
+
+class MemoryReading(Protocol):
+    """One memory sample (``monitor.pressure.MemorySample``); None: the kernel did not say."""
+
+    @property
+    def cgroup_current_bytes(self) -> int | None: ...
+    @property
+    def cgroup_working_set_bytes(self) -> int | None: ...
+    @property
+    def cgroup_max_bytes(self) -> int | None: ...
+    @property
+    def psi_some_avg10(self) -> float | None: ...
+    @property
+    def psi_full_avg10(self) -> float | None: ...
+
+
+class GenerationCounts(Protocol):
+    """One generation's totals (``monitor.gc_stats.GenerationStats``)."""
+
+    collections: int
+    collected: int
+    uncollectable: int
+    pause_seconds_sum: float
+    pause_buckets: list[int]  # per bucket of PAUSE_BUCKETS_SECONDS, the last above them all
+
+
+class GCCounts(Protocol):
+    """What the GC callback has counted so far (``monitor.gc_stats.GCStats``)."""
+
+    def snapshot(self) -> Mapping[int, GenerationCounts]: ...
 
 
 def _or_nan(value: float | None) -> float:
@@ -25,7 +73,7 @@ def _or_nan(value: float | None) -> float:
 
 
 class MemoryMetrics:
-    def __init__(self, registry: CollectorRegistry, gc_stats: GCStats) -> None:
+    def __init__(self, registry: CollectorRegistry, gc_stats: GCCounts) -> None:
         self.budget_bytes = Gauge(
             "memory_budget_bytes",
             "Memory budget the process RSS is held to (configured, or a fraction of the "
@@ -80,23 +128,25 @@ class MemoryMetrics:
         registry.register(GCMetrics(gc_stats))
 
     def record(
-        self, sample: MemorySample, budget: Budget, pressure: Pressure, evicted: int
+        self, sample: MemoryReading, budget_bytes: int, level: IntEnum, evicted: int
     ) -> None:
-        self.budget_bytes.set(budget.bytes)
+        """One sample, the budget it was held to, the pressure level (0: none) it
+        was judged at, and the cache entries evicted for it."""
+        self.budget_bytes.set(budget_bytes)
         self.cgroup_current_bytes.set(_or_nan(sample.cgroup_current_bytes))
         self.cgroup_working_set_bytes.set(_or_nan(sample.cgroup_working_set_bytes))
         self.cgroup_max_bytes.set(_or_nan(sample.cgroup_max_bytes))
         self.stall_ratio.labels("some").set(_or_nan(sample.psi_some_avg10))
         self.stall_ratio.labels("full").set(_or_nan(sample.psi_full_avg10))
-        self.pressure_level.set(int(pressure.level))
-        if evicted and pressure.level is not Level.NONE:
-            self.evictions.labels(pressure.level.name.lower()).inc(evicted)
+        self.pressure_level.set(int(level))
+        if evicted and level:
+            self.evictions.labels(level.name.lower()).inc(evicted)
 
 
 class GCMetrics(Collector):
-    """GC pauses and counts per generation, read from :class:`GCStats` at scrape time."""
+    """GC pauses and counts per generation, read from the GC callback at scrape time."""
 
-    def __init__(self, stats: GCStats) -> None:
+    def __init__(self, stats: GCCounts) -> None:
         self._stats = stats
 
     def describe(self) -> Iterable[Metric]:

@@ -1,9 +1,7 @@
 """Every Prometheus instrument of the data path, on a registry passed in.
 
-Names follow Prometheus conventions: base units in the name, ``_total`` for
-counters (prometheus-client adds the suffix). Sizes that are costly to keep
-current are read at scrape time (``Gauge.set_function``). docs/metrics.md
-describes each one. Memory and GC instruments are in memory_metrics.py.
+Sizes that are costly to keep current are read at scrape time
+(``Gauge.set_function``). Memory and GC instruments are in memory.py.
 """
 
 from __future__ import annotations
@@ -12,7 +10,8 @@ from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
-NS = "ticksmith"
+from ticksmith.metrics.naming import NS
+
 FAST_SECONDS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 LATENCY_SECONDS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 RECOVERY_SECONDS = (0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)

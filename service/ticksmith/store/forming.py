@@ -1,0 +1,32 @@
+"""Bars in progress, read without changing any state: a symbol's ticks still in
+the reorder buffer aggregated at the finest interval, and for a coarser one
+rolled up and merged with the forming bar its rollup holds."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ticksmith.store.bars import NO_BAR, Bars, merge_into, rollup, segment
+from ticksmith.store.pending import F64, I64
+
+
+def fine_forming(ticks: tuple[I64, F64, F64], fine_ns: int) -> Bars:
+    """Provisional finest bars (newest last) from one slot's pending ticks, in time order."""
+    ts, price, size = ticks
+    code = np.zeros(len(ts), dtype=np.intp)
+    return segment(code, ts - ts % fine_ns, price, size).bars
+
+
+def coarse_forming(ticks: tuple[I64, F64, F64], fine_ns: int, interval_ns: int, held: Bars) -> Bars:
+    """Provisional bars of a coarser interval: `held`, the rollup's forming bar for
+    the slot (one row), merged with the bars the pending ticks make."""
+    fine = fine_forming(ticks, fine_ns)
+    start = fine["start_ns"] - fine["start_ns"] % interval_ns
+    later = rollup(np.zeros(len(fine), np.intp), start, fine).bars
+    if held["start_ns"][0] == NO_BAR:
+        return later
+    if len(later) and later["start_ns"][0] == held["start_ns"][0]:
+        later = later.copy()
+        merge_into(later, np.array([0]), held)
+        return later
+    return np.concatenate((held, later))
