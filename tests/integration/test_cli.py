@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import aiohttp
 import psutil
@@ -42,24 +44,38 @@ async def test_run_stops_cleanly_on_signal(
     assert "stopped cleanly" in stderr
 
 
+def two_free_ports() -> tuple[int, int]:
+    """A port and the next one, both free now (worker i listens on http.port + i)."""
+    for _ in range(100):
+        with socket.socket() as first:
+            first.bind(("127.0.0.1", 0))
+            port = int(first.getsockname()[1])
+            with socket.socket() as second, contextlib.suppress(OSError):
+                second.bind(("127.0.0.1", port + 1))
+                return port, port + 1
+    raise AssertionError("no two consecutive free ports")
+
+
 async def test_two_workers_share_the_group_and_stop_together(
     settings_factory: Callable[..., Awaitable[Settings]],
     producer: AIOKafkaProducer,
-    unused_tcp_port: int,
+    tmp_path: Path,
 ) -> None:
     settings = await settings_factory(partitions=4)
     ticks = Market(symbol_names(20), seed=4).chunk(4_000)
-    ports = (unused_tcp_port, unused_tcp_port + 1)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ticksmith",
-        "run",
-        "--workers",
-        "2",
-        env=service_env(settings, unused_tcp_port),
-        stderr=asyncio.subprocess.PIPE,
-    )
+    ports = two_free_ports()
+    log = tmp_path / "workers.log"
+    with log.open("wb") as stderr:  # a file, not a pipe nobody reads while waiting
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "ticksmith",
+            "run",
+            "--workers",
+            "2",
+            env=service_env(settings, ports[0]),
+            stderr=stderr,
+        )
 
     async def consumed() -> list[float]:
         out = []
@@ -89,10 +105,12 @@ async def test_two_workers_share_the_group_and_stop_together(
         await wait_for(all_consumed_by_both, "two workers to split the ticks")
         proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(proc.wait(), 30)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n{log.read_text(errors='replace')[-3000:]}") from e
     finally:
         if proc.returncode is None:
             proc.kill()
-    err = (await proc.stderr.read()).decode() if proc.stderr else ""
+    err = log.read_text(errors="replace")
     assert proc.returncode == 0, err[-2000:]
     assert err.count("stopped cleanly") == 2
 
