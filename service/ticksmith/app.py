@@ -24,7 +24,7 @@ from ticksmith.cache.proxy_cache import ProxyCache
 from ticksmith.cache.sources import BarSource, IndicatorSource, TickSource
 from ticksmith.config import Settings
 from ticksmith.errors import MissingTopic
-from ticksmith.indicators.live import IndicatorWorker, Values
+from ticksmith.indicators.closed import Values
 from ticksmith.indicators.spec import indicator_specs
 from ticksmith.ingest.dead_letter import DeadLetters
 from ticksmith.kafka.clients import PRODUCER_MAX_REQUEST_BYTES, kafka_clients
@@ -40,6 +40,7 @@ from ticksmith.monitor.memory import MemoryProbe, Monitor
 from ticksmith.monitor.pressure import PressurePolicy
 from ticksmith.output import Publisher
 from ticksmith.pipeline.batch import BatchEffects
+from ticksmith.pipeline.indicator_worker import IndicatorWorker
 from ticksmith.pipeline.member import FetchSettings, GroupMember
 from ticksmith.pipeline.replay import ReplayPlanner
 from ticksmith.pipeline.settle import Settler

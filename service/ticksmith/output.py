@@ -18,8 +18,8 @@ import msgspec
 import numpy as np
 from aiokafka import AIOKafkaProducer
 
+from ticksmith.indicators.closed import ClosedValues, Values
 from ticksmith.indicators.columns import Bools
-from ticksmith.indicators.live import ClosedValues, Values
 from ticksmith.kafka.ownership import partition_of
 from ticksmith.store.bars import Bars, vwap
 

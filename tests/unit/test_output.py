@@ -16,11 +16,12 @@ from prometheus_client import CollectorRegistry
 
 from ticksmith import output
 from ticksmith.config import Settings
+from ticksmith.indicators.closed import ClosedValues, Values
 from ticksmith.indicators.columns import Bools, Floats, stack
-from ticksmith.indicators.live import ClosedValues, IndicatorWorker, Values
 from ticksmith.indicators.spec import IndicatorSpec, indicator_specs, parse_specs
 from ticksmith.kafka.ownership import partition_of
 from ticksmith.metrics import Metrics
+from ticksmith.pipeline.indicator_worker import IndicatorWorker
 from ticksmith.store.bars import BAR_DTYPE, Bars, vwap
 
 pytestmark = [

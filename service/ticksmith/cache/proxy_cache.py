@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ticksmith.cache.frames import GrowingFrame
-from ticksmith.indicators.live import ClosedValues
+from ticksmith.indicators.closed import ClosedValues
 from ticksmith.metrics import Metrics
 
 T = TypeVar("T")

@@ -7,7 +7,7 @@ import pandas as pd
 from ticksmith.cache.frames import GrowingFrame, bars_to_frame, ticks_to_frame
 from ticksmith.cache.proxy_cache import Key
 from ticksmith.errors import TicksmithError
-from ticksmith.indicators.live import IndicatorWorker
+from ticksmith.pipeline.indicator_worker import IndicatorWorker
 from ticksmith.store.store import Store
 from ticksmith.store.symbols import SymbolState
 

@@ -23,13 +23,14 @@ import numpy as np
 from aiokafka import TopicPartition
 
 from ticksmith.config import IngestSettings
-from ticksmith.indicators.live import IndicatorWorker, Values
+from ticksmith.indicators.closed import Values
 from ticksmith.ingest.dead_letter import DeadLetters
 from ticksmith.ingest.decode import Decoded, Runs, decode
 from ticksmith.ingest.reasons import Reason
 from ticksmith.metrics import Metrics
 from ticksmith.output import Publisher
 from ticksmith.pipeline.assignment import Batch, Record
+from ticksmith.pipeline.indicator_worker import IndicatorWorker
 from ticksmith.pipeline.settle import Effects
 from ticksmith.store.store import ApplyResult, Store
 from ticksmith.ticks import TickBatch

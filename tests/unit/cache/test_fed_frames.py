@@ -19,10 +19,10 @@ from prometheus_client import CollectorRegistry
 from ticksmith.app import _feed
 from ticksmith.cache.proxy_cache import Key, ProxyCache
 from ticksmith.cache.sources import IndicatorSource
-from ticksmith.indicators.live import IndicatorWorker
 from ticksmith.indicators.registry import REGISTRY
 from ticksmith.indicators.spec import parse_specs
 from ticksmith.metrics import Metrics
+from ticksmith.pipeline.indicator_worker import IndicatorWorker
 from ticksmith.store.bars import vwap
 from ticksmith.store.store import Store
 from ticksmith.ticks import TickBatch

@@ -7,9 +7,9 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 
 from ticksmith.indicators.columns import stack
-from ticksmith.indicators.live import IndicatorWorker
 from ticksmith.indicators.spec import parse_specs
 from ticksmith.metrics import Metrics
+from ticksmith.pipeline.indicator_worker import IndicatorWorker
 from ticksmith.store.bars import BAR_DTYPE, Bars
 
 SPECS = parse_specs({"sma": [{"period": 3}], "ema": [{"period": 5}]})  # lookbacks 2 and 4

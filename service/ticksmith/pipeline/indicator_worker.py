@@ -6,38 +6,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from itertools import repeat
 
 import numpy as np
 
 from ticksmith.indicators.checkpoint import Checkpoint
+from ticksmith.indicators.closed import ClosedValues, Values
 from ticksmith.indicators.columns import Bools, Floats, Ints, stack
 from ticksmith.indicators.engine import IndicatorEngine, phase_of
 from ticksmith.indicators.spec import IndicatorSpec
 from ticksmith.metrics import Metrics
 from ticksmith.store.bars import Bars
-
-
-@dataclass(frozen=True, slots=True)
-class ClosedValues:
-    """One interval's closed bars with their indicator outputs, as columns.
-
-    ``bars`` is the symbols' closed bars end to end: ``symbols`` in order,
-    ``counts[i]`` bars each, oldest first. Every indicator column (one value per
-    bar) and, per spec, whether each bar is past its warm-up (TA-Lib's
-    lookback) are aligned with ``bars``: columns, so the output path works on
-    whole arrays instead of one small dict per symbol.
-    """
-
-    symbols: list[str]
-    counts: Ints
-    bars: Bars
-    values: dict[str, Floats]
-    ready: dict[str, Bools]
-
-
-Values = dict[int, ClosedValues]  # interval_ms -> that interval's closed bars and values
 
 
 class IndicatorWorker:
