@@ -24,7 +24,7 @@ from ticksmith.cache.proxy_cache import ProxyCache
 from ticksmith.cache.sources import BarSource, IndicatorSource, TickSource
 from ticksmith.config import Settings
 from ticksmith.errors import MissingTopic
-from ticksmith.indicators.closed import Values
+from ticksmith.indicators.closed import ClosedByInterval
 from ticksmith.indicators.spec import indicator_specs
 from ticksmith.ingest.dead_letter import DeadLetters
 from ticksmith.kafka.clients import PRODUCER_MAX_REQUEST_BYTES, kafka_clients
@@ -191,7 +191,7 @@ def _monitor(settings: Settings, registry: CollectorRegistry, cache: ProxyCache)
     )
 
 
-def _feed(cache: ProxyCache, values: Values) -> None:
+def _feed(cache: ProxyCache, values: ClosedByInterval) -> None:
     """The worker's values for a batch's closed bars go into the frames held for them."""
     for interval_ms, closed in values.items():
         cache.feed("indicators", interval_ms, closed)

@@ -18,7 +18,7 @@ import msgspec
 import numpy as np
 from aiokafka import AIOKafkaProducer
 
-from ticksmith.indicators.closed import ClosedValues, Values
+from ticksmith.indicators.closed import ClosedByInterval, ClosedValues
 from ticksmith.indicators.columns import Bools
 from ticksmith.kafka.ownership import partition_of
 from ticksmith.store.bars import Bars, vwap
@@ -101,7 +101,9 @@ def _repeat_each(items: list[str], counts: list[int]) -> list[str]:
 
 
 def partitioned_records(
-    closed: Mapping[int, Mapping[str, Bars]], values: Values, partition: Callable[[str], int]
+    closed: Mapping[int, Mapping[str, Bars]],
+    values: ClosedByInterval,
+    partition: Callable[[str], int],
 ) -> dict[int, list[tuple[bytes, bytes]]]:
     """Every closed bar's (key, value) by partition; in each, intervals in
     `closed`'s order, then their symbols', then each symbol's bars."""
@@ -173,7 +175,7 @@ class Publisher:
         self._partition_of: dict[str, int] = {}
         self._partitions = 0
 
-    async def publish(self, closed: dict[int, dict[str, Bars]], values: Values) -> int:
+    async def publish(self, closed: dict[int, dict[str, Bars]], values: ClosedByInterval) -> int:
         """Send every closed bar (interval_ms -> symbol -> bars) with its indicator
         values (the indicator worker's for `closed`, which hold the bars too);
         wait for the broker's acks."""
@@ -182,7 +184,7 @@ class Publisher:
         return count
 
     async def send(
-        self, closed: dict[int, dict[str, Bars]], values: Values
+        self, closed: dict[int, dict[str, Bars]], values: ClosedByInterval
     ) -> tuple[int, asyncio.Future[list[Any]]]:
         """As :meth:`publish`, but return at once: the number of records and a
         future that is done when the broker acknowledged them all."""

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from ticksmith import output
 from ticksmith.config import Settings
-from ticksmith.indicators.closed import ClosedValues, Values
+from ticksmith.indicators.closed import ClosedByInterval, ClosedValues
 from ticksmith.indicators.columns import Bools, Floats, stack
 from ticksmith.indicators.spec import IndicatorSpec, indicator_specs, parse_specs
 from ticksmith.kafka.ownership import partition_of
@@ -59,7 +59,9 @@ def reference_records(
     ]
 
 
-def reference(closed: dict[int, dict[str, Bars]], values: Values, partitions: int) -> Pairs:
+def reference(
+    closed: dict[int, dict[str, Bars]], values: ClosedByInterval, partitions: int
+) -> Pairs:
     out: Pairs = {}
     for ms, by_symbol in closed.items():
         at, ends = values[ms], np.cumsum(values[ms].counts)
@@ -120,7 +122,7 @@ def random_values(
 
 def random_batch(
     seed: int, columns: list[str], labels: list[str], make: MakeBars = random_bars
-) -> tuple[dict[int, dict[str, Bars]], Values]:
+) -> tuple[dict[int, dict[str, Bars]], ClosedByInterval]:
     rng = np.random.default_rng(seed)
     closed: dict[int, dict[str, Bars]] = {}
     for ms in rng.choice([1000, 60_000, 3_600_000, 86_400_000], rng.integers(1, 4), replace=False):

@@ -28,4 +28,5 @@ class ClosedValues:
     ready: dict[str, Bools]
 
 
-Values = dict[int, ClosedValues]  # interval_ms -> that interval's closed bars and values
+# What one batch closed, per interval: interval_ms -> that interval's ClosedValues.
+ClosedByInterval = dict[int, ClosedValues]

@@ -23,7 +23,7 @@ import numpy as np
 from aiokafka import TopicPartition
 
 from ticksmith.config import IngestSettings
-from ticksmith.indicators.closed import Values
+from ticksmith.indicators.closed import ClosedByInterval
 from ticksmith.ingest.dead_letter import DeadLetters
 from ticksmith.ingest.decode import Decoded, Runs, decode
 from ticksmith.ingest.reasons import Reason
@@ -50,7 +50,8 @@ class BatchEffects:
     metrics: Metrics
     ingest: IngestSettings
     forget: Callable[[set[str]], None]  # symbols the store no longer holds
-    feed: Callable[[Values], None] = lambda values: None  # the worker's values, to the cache
+    # the worker's values, to the cache
+    feed: Callable[[ClosedByInterval], None] = lambda values: None
 
     async def warm_up(self, records: list[Record], floors: set[TopicPartition]) -> None:
         decoded = self._decode(records)
@@ -87,7 +88,7 @@ class BatchEffects:
 
     async def _steps(
         self, ticks: TickBatch
-    ) -> AsyncIterator[tuple[TickBatch, ApplyResult, Values]]:
+    ) -> AsyncIterator[tuple[TickBatch, ApplyResult, ClosedByInterval]]:
         """Apply `ticks` at most STEP_TICKS at a time, giving the loop back before
         each step. A step updates the store, the indicator worker and the cache
         together, so a reader never sees a store ahead of the values fed to its

@@ -11,7 +11,7 @@ from itertools import repeat
 import numpy as np
 
 from ticksmith.indicators.checkpoint import Checkpoint
-from ticksmith.indicators.closed import ClosedValues, Values
+from ticksmith.indicators.closed import ClosedByInterval, ClosedValues
 from ticksmith.indicators.columns import Bools, Floats, Ints, stack
 from ticksmith.indicators.engine import IndicatorEngine, phase_of
 from ticksmith.indicators.spec import IndicatorSpec
@@ -36,7 +36,7 @@ class IndicatorWorker:
 
     def update(
         self, closed: Mapping[int, Mapping[str, Bars]], evicted: Mapping[int, Mapping[str, Bars]]
-    ) -> Values:
+    ) -> ClosedByInterval:
         """Advance every engine by its interval's closed bars, and every checkpoint
         by the bars the store pushed out of its history; return the closed bars' values."""
         started = time.perf_counter()
