@@ -18,8 +18,8 @@ from ticksmith.indicators.base import (
     shifted,
 )
 from ticksmith.indicators.columns import BarColumns, Floats, Ints, Rows
-from ticksmith.indicators.rowstate import RowState, previous
-from ticksmith.indicators.smoothing import Seeded, WilderStep, seeded_series
+from ticksmith.indicators.kernels.rowstate import RowState, previous
+from ticksmith.indicators.kernels.smoothing import Seeded, WilderStep, seeded_series
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from ticksmith.indicators.columns import BarColumns, Bools, Floats, Ints, Rows
-from ticksmith.indicators.rowstate import RowState, grown
+from ticksmith.indicators.kernels.rowstate import RowState, grown
 
 Outputs = dict[str, Floats]
 

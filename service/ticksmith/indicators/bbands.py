@@ -1,7 +1,7 @@
 """Bollinger Bands: middle = SMA of the close over `period`; upper/lower =
 middle ± `nbdevup`/`nbdevdn` population standard deviations over the same
 window (TA-Lib BBANDS with its default SMA). The deviation comes from shifted
-two-block sums (see ``moments``), not TA-Lib's cancelling ``E[x²]-E[x]²``."""
+two-block sums (see ``kernels.moments``), not TA-Lib's cancelling ``E[x²]-E[x]²``."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from ticksmith.indicators.base import (
     check_int,
 )
 from ticksmith.indicators.columns import BarColumns, Floats, Ints, Rows
-from ticksmith.indicators.moments import WindowMoments, window_m2
-from ticksmith.indicators.rowstate import RowState
-from ticksmith.indicators.window import WindowSum, window_sums
+from ticksmith.indicators.kernels.moments import WindowMoments, window_m2
+from ticksmith.indicators.kernels.rowstate import RowState
+from ticksmith.indicators.kernels.window import WindowSum, window_sums
 
 
 @dataclass(frozen=True, slots=True)

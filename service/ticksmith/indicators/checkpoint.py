@@ -14,7 +14,7 @@ published values bit for bit:
   symbol's block phase as if from its first bar, with the context's values cut
   off. A kept bar's value reads the `lookback` bars before it and no others:
   the block before its own is read by suffix sums, from its right end, so the
-  missing start of that block never enters (see ``blocked.py``);
+  missing start of that block never enters (see ``kernels/blocked.py``);
 * while no more than `context` bars were pushed out, all of them are still here
   and the rebuild is the backfill from the first bar.
 
@@ -30,7 +30,7 @@ import numpy as np
 
 from ticksmith.indicators.columns import BarColumns, Floats, Ints, stack
 from ticksmith.indicators.engine import IndicatorEngine, occurrence
-from ticksmith.indicators.rowstate import grown
+from ticksmith.indicators.kernels.rowstate import grown
 from ticksmith.indicators.spec import IndicatorSpec
 from ticksmith.store.bars import BAR_DTYPE, Bars
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from ticksmith.indicators.base import Indicator, IndicatorState, Outputs, Params, check_int
 from ticksmith.indicators.columns import BarColumns, Ints, Rows
-from ticksmith.indicators.rowstate import RowState
-from ticksmith.indicators.smoothing import EmaStep, Seeded, seeded_series
+from ticksmith.indicators.kernels.rowstate import RowState
+from ticksmith.indicators.kernels.smoothing import EmaStep, Seeded, seeded_series
 
 
 @dataclass(frozen=True, slots=True)

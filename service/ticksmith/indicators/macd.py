@@ -18,8 +18,8 @@ from ticksmith.indicators.base import (
     shifted,
 )
 from ticksmith.indicators.columns import BarColumns, Ints, Rows
-from ticksmith.indicators.rowstate import RowState
-from ticksmith.indicators.smoothing import EmaStep, Seeded, seeded_series
+from ticksmith.indicators.kernels.rowstate import RowState
+from ticksmith.indicators.kernels.smoothing import EmaStep, Seeded, seeded_series
 
 
 @dataclass(frozen=True, slots=True)

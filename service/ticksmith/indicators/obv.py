@@ -9,7 +9,7 @@ import numpy as np
 
 from ticksmith.indicators.base import Indicator, IndicatorState, Outputs, Params
 from ticksmith.indicators.columns import BarColumns, Floats, Ints, Rows
-from ticksmith.indicators.rowstate import Column, RowState, previous
+from ticksmith.indicators.kernels.rowstate import Column, RowState, previous
 
 
 @dataclass(frozen=True, slots=True)

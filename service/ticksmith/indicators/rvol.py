@@ -20,8 +20,8 @@ from ticksmith.indicators.base import (
     shifted,
 )
 from ticksmith.indicators.columns import BarColumns, Floats, Ints, Rows
-from ticksmith.indicators.moments import WindowMoments, window_m2
-from ticksmith.indicators.rowstate import RowState, previous
+from ticksmith.indicators.kernels.moments import WindowMoments, window_m2
+from ticksmith.indicators.kernels.rowstate import RowState, previous
 
 
 @dataclass(frozen=True, slots=True)

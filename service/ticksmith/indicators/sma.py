@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from ticksmith.indicators.base import Indicator, IndicatorState, Outputs, Params, check_int
 from ticksmith.indicators.columns import BarColumns, Ints, Rows
-from ticksmith.indicators.rowstate import RowState
-from ticksmith.indicators.window import WindowSum, window_sums
+from ticksmith.indicators.kernels.rowstate import RowState
+from ticksmith.indicators.kernels.window import WindowSum, window_sums
 
 
 @dataclass(frozen=True, slots=True)

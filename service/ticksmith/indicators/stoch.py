@@ -19,9 +19,9 @@ from ticksmith.indicators.base import (
     shifted,
 )
 from ticksmith.indicators.columns import BarColumns, Floats, Ints, Rows
-from ticksmith.indicators.extremes import RollingExtreme, rolling_extreme
-from ticksmith.indicators.rowstate import RowState
-from ticksmith.indicators.window import WindowSum, window_sums
+from ticksmith.indicators.kernels.extremes import RollingExtreme, rolling_extreme
+from ticksmith.indicators.kernels.rowstate import RowState
+from ticksmith.indicators.kernels.window import WindowSum, window_sums
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,8 @@ import numpy as np
 
 from ticksmith.indicators.base import Indicator, IndicatorState, Outputs, Params, check_int
 from ticksmith.indicators.columns import BarColumns, Floats, Ints, Rows
-from ticksmith.indicators.rowstate import RowState
-from ticksmith.indicators.window import WindowSum, window_sums
+from ticksmith.indicators.kernels.rowstate import RowState
+from ticksmith.indicators.kernels.window import WindowSum, window_sums
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """WMA: closes weighted 1 (oldest) to `period` (newest), divided by
 ``period * (period + 1) / 2`` (TA-Lib WMA).
 
-Amortised O(1) per bar from two blocks (see ``WeightedSum`` and ``blocked``).
+Amortised O(1) per bar from two blocks (see ``WeightedSum`` and ``kernels.blocked``).
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ticksmith.indicators.base import Indicator, IndicatorState, Outputs, Params, check_int
-from ticksmith.indicators.blocked import BlockedWindow, at, behind, positions, suffix_sums
 from ticksmith.indicators.columns import BarColumns, Bools, Floats, Ints, Rows
-from ticksmith.indicators.ring import blocks
-from ticksmith.indicators.rowstate import RowState, grown
+from ticksmith.indicators.kernels.blocked import BlockedWindow, at, behind, positions, suffix_sums
+from ticksmith.indicators.kernels.ring import blocks
+from ticksmith.indicators.kernels.rowstate import RowState, grown
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ticksmith.indicators.blocked import BlockedWindow
-from ticksmith.indicators.extremes import RollingExtreme, rolling_extreme
-from ticksmith.indicators.moments import WindowMoments, window_m2
-from ticksmith.indicators.window import WindowSum, window_sums
+from ticksmith.indicators.kernels.blocked import BlockedWindow
+from ticksmith.indicators.kernels.extremes import RollingExtreme, rolling_extreme
+from ticksmith.indicators.kernels.moments import WindowMoments, window_m2
+from ticksmith.indicators.kernels.window import WindowSum, window_sums
 from ticksmith.indicators.wma import WeightedSum, weighted_sums
 
 values = st.lists(

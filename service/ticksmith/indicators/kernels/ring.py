@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ticksmith.indicators.columns import Floats, Ints, Rows
-from ticksmith.indicators.rowstate import grown
+from ticksmith.indicators.kernels.rowstate import grown
 
 
 class Ring:

@@ -22,7 +22,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from ticksmith.indicators.columns import Bools, Floats, Ints, Rows
-from ticksmith.indicators.ring import Ring
+from ticksmith.indicators.kernels.ring import Ring
 
 
 def suffix_sums(block: Floats) -> Floats:

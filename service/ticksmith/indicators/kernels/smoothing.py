@@ -18,7 +18,7 @@ from typing import TypeVar
 import numpy as np
 
 from ticksmith.indicators.columns import Floats, Ints, Rows
-from ticksmith.indicators.rowstate import grown
+from ticksmith.indicators.kernels.rowstate import grown
 
 F = TypeVar("F", float, Floats)
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ticksmith.indicators.blocked import BlockedWindow, at, behind, positions, suffix_sums
 from ticksmith.indicators.columns import Bools, Floats, Ints, Rows
-from ticksmith.indicators.ring import blocks
-from ticksmith.indicators.rowstate import grown
+from ticksmith.indicators.kernels.blocked import BlockedWindow, at, behind, positions, suffix_sums
+from ticksmith.indicators.kernels.ring import blocks
+from ticksmith.indicators.kernels.rowstate import grown
 
 
 def _m2(s1: Floats, s2: Floats, n: Floats) -> Floats:
