@@ -85,7 +85,8 @@ class IndicatorState(ABC):
             part.grow(capacity)
 
     def reset(self, rows: Rows, phases: Ints) -> None:
-        """Make `rows` fresh, their windows starting at `phases` (see ``ring.Ring``)."""
+        """Make `rows` fresh, their windows starting at `phases`
+        (see ``kernels.block_buffer.BlockBuffer``)."""
         self._seen[rows] = 0
         for part in self._parts():
             part.reset(rows, phases)
@@ -138,7 +139,7 @@ P = TypeVar("P", bound=Params)
 class Indicator(Generic[P]):
     """A registry entry: the config name, the parameter type, the output names
     (a single output is named like the indicator), and the two paths. The
-    backfill takes the symbol's phase (see ``ring.Ring``)."""
+    backfill takes the symbol's phase (see ``kernels.block_buffer.BlockBuffer``)."""
 
     name: str
     params: type[P]

@@ -15,8 +15,8 @@ from ticksmith.store.bars import Bars
 
 
 def phase_of(symbol: str) -> int:
-    """Where the symbol's window blocks start (see ``ring.Ring``): a stable hash
-    of its name, so that symbols which start together do not all pay their
+    """Where the symbol's window blocks start (see ``kernels.block_buffer.BlockBuffer``):
+    a stable hash of its name, so that symbols which start together do not all pay their
     once-per-window pass on the same bar, and so a backfill can use the same."""
     return zlib.crc32(symbol.encode())
 

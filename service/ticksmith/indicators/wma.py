@@ -12,8 +12,8 @@ import numpy as np
 
 from ticksmith.indicators.base import Indicator, IndicatorState, Outputs, Params, check_int
 from ticksmith.indicators.columns import BarColumns, Bools, Floats, Ints, Rows
+from ticksmith.indicators.kernels.block_buffer import blocks
 from ticksmith.indicators.kernels.blocked import BlockedWindow, at, behind, positions, suffix_sums
-from ticksmith.indicators.kernels.ring import blocks
 from ticksmith.indicators.kernels.rowstate import RowState, grown
 
 

@@ -4,14 +4,14 @@ Cut each row's inputs into blocks of `width` (van Herk / Gil-Werman). The
 window that ends at column j of a block is the suffix of the previous block
 from column j + 1 plus the prefix of the current block up to j. The prefix is
 a running quantity (only additions); the suffixes of a block are computed once,
-when the next block starts, in one O(width) pass over the ring. So nothing is
-ever subtracted out of a running total: no drift over time, and no rounding
-residue once a huge value has left the window (a running ``+= x - x_old`` keeps
-one forever, as TA-Lib's running sums do within a call).
+when the next block starts, in one O(width) pass over the block buffer. So
+nothing is ever subtracted out of a running total: no drift over time, and no
+rounding residue once a huge value has left the window (a running
+``+= x - x_old`` keeps one forever, as TA-Lib's running sums do within a call).
 
 Both paths do the same float operations in the same order: every sum is a
 ``np.add.accumulate`` (strictly sequential, unlike ``np.sum``'s pairwise
-order) along a block, over the ring in the incremental path and over
+order) along a block, over the block buffer in the incremental path and over
 ``blocks(x, width)`` in the backfill.
 """
 
@@ -22,7 +22,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from ticksmith.indicators.columns import Bools, Floats, Ints, Rows
-from ticksmith.indicators.kernels.ring import Ring
+from ticksmith.indicators.kernels.block_buffer import BlockBuffer
 
 
 def suffix_sums(block: Floats) -> Floats:
@@ -54,15 +54,15 @@ class BlockedWindow(ABC):
 
     def __init__(self, width: int, capacity: int, fill: float = 0.0) -> None:
         self.width = width
-        self._ring = Ring(width, capacity, fill)
+        self._buffer = BlockBuffer(width, capacity, fill)
 
     def push(self, rows: Rows, x: Floats) -> Floats:
-        col = self._ring.columns(rows)
+        col = self._buffer.columns(rows)
         start = col == 0
         if start.any():
             done = rows[start]
-            self._close(done, self._ring.values[done])
-        self._ring.write(rows, col, x)
+            self._close(done, self._buffer.values[done])
+        self._buffer.write(rows, col, x)
         return self._window(rows, x, col, start, rows * (self.width + 1) + col + 1)
 
     @abstractmethod
@@ -76,7 +76,7 @@ class BlockedWindow(ABC):
         column ``col + 1``: the part of the previous block still in the window."""
 
     def grow(self, capacity: int) -> None:
-        self._ring.grow(capacity)
+        self._buffer.grow(capacity)
 
     def reset(self, rows: Rows, phases: Ints) -> None:
-        self._ring.reset(rows, phases)
+        self._buffer.reset(rows, phases)

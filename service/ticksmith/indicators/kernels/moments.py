@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from ticksmith.indicators.columns import Bools, Floats, Ints, Rows
+from ticksmith.indicators.kernels.block_buffer import blocks
 from ticksmith.indicators.kernels.blocked import BlockedWindow, at, behind, positions, suffix_sums
-from ticksmith.indicators.kernels.ring import blocks
 from ticksmith.indicators.kernels.rowstate import grown
 
 

@@ -8,11 +8,12 @@ from ticksmith.indicators.columns import Floats, Ints, Rows
 from ticksmith.indicators.kernels.rowstate import grown
 
 
-class Ring:
-    """The last `width` inputs of each row.
+class BlockBuffer:
+    """Each row's last `width` inputs, laid out in blocks: the current block's
+    inputs so far, then what is left of the block before (see ``blocked``).
 
     A row's input t goes to column ``(phase + t) % width``: when a row is about
-    to start a block (at column 0) the ring holds the block just completed, in
+    to start a block (at column 0) the buffer holds the block just completed, in
     time order, exactly as ``blocks(x, width, phase=phase)`` lays it out. Rows
     with different phases start their blocks on different steps, which spreads
     the once-per-block work of many symbols that started together.
