@@ -15,8 +15,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from ticksmith.indicators.kernels.blocked import BlockedWindow
 from ticksmith.indicators.kernels.extremes import RollingExtreme, rolling_extreme
 from ticksmith.indicators.kernels.moments import WindowMoments, window_m2
+from ticksmith.indicators.kernels.weighted import WeightedSum, weighted_sums
 from ticksmith.indicators.kernels.window import WindowSum, window_sums
-from ticksmith.indicators.wma import WeightedSum, weighted_sums
 
 values = st.lists(
     st.one_of(
