@@ -6,7 +6,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import astuple, dataclass
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 import numpy as np
 
@@ -28,6 +28,28 @@ class Params:
 
     def label(self) -> str:
         return "_".join(f"{v:g}" for v in astuple(self))
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodParams(Params):
+    """Parameters led by a window of `period` bars, at least ``MIN_PERIOD``.
+
+    The lookback is ``period - 1``, and one more for an indicator that reads
+    the previous close (``READS_PREVIOUS_CLOSE``: its first input needs a bar
+    before it). A subclass gives `period` its TA-Lib default by declaring the
+    field again, and may add parameters after it.
+    """
+
+    period: int
+    MIN_PERIOD: ClassVar[int] = 1
+    READS_PREVIOUS_CLOSE: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        check_int("period", self.period, self.MIN_PERIOD)
+
+    @property
+    def lookback(self) -> int:
+        return self.period - 1 + int(self.READS_PREVIOUS_CLOSE)
 
 
 def check_int(name: str, value: object, minimum: int) -> None:

@@ -1,4 +1,5 @@
-"""Every indicator by its config name. Adding one is a module plus one line here."""
+"""Every indicator by its config name. Adding one is a definition in its family
+module (averages, momentum, volatility, volume) plus one line here."""
 
 from __future__ import annotations
 
@@ -6,21 +7,12 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from ticksmith.indicators import atr, bbands, ema, macd, obv, rsi, rvol, sma, stoch, vwap, wma
+from ticksmith.indicators.averages import EMA, SMA, WMA
 from ticksmith.indicators.base import Indicator
+from ticksmith.indicators.momentum import MACD, RSI, STOCH
+from ticksmith.indicators.volatility import ATR, BBANDS, RVOL
+from ticksmith.indicators.volume import OBV, VWAP
 
-_ALL: tuple[Indicator[Any], ...] = (
-    sma.INDICATOR,
-    ema.INDICATOR,
-    wma.INDICATOR,
-    rsi.INDICATOR,
-    macd.INDICATOR,
-    bbands.INDICATOR,
-    atr.INDICATOR,
-    stoch.INDICATOR,
-    obv.INDICATOR,
-    vwap.INDICATOR,
-    rvol.INDICATOR,
-)
+_ALL: tuple[Indicator[Any], ...] = (SMA, EMA, WMA, RSI, MACD, BBANDS, ATR, STOCH, OBV, VWAP, RVOL)
 
 REGISTRY: Mapping[str, Indicator[Any]] = MappingProxyType({i.name: i for i in _ALL})

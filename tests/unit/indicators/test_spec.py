@@ -6,7 +6,7 @@ import pytest
 
 from ticksmith.errors import ConfigError
 from ticksmith.indicators import REGISTRY, IndicatorConfigError, IndicatorSpec, parse_specs
-from ticksmith.indicators.macd import MacdParams
+from ticksmith.indicators.momentum import MacdParams
 
 
 def test_parses_a_config_mapping_with_talib_defaults_for_missing_params() -> None:
