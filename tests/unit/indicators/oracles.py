@@ -84,10 +84,11 @@ TALIB: dict[str, Callable[[BarColumns, Any], Expected]] = {
 }
 
 
-def _windows(x: np.ndarray, period: int, fn: Callable[[np.ndarray], float]) -> np.ndarray:
+def full_windows(x: np.ndarray, width: int, fn: Callable[[np.ndarray], float]) -> np.ndarray:
+    """`fn` over each window of `width` (the first ``width - 1`` left NaN)."""
     out = np.full(len(x), np.nan)
-    if len(x) >= period:
-        out[period - 1 :] = [fn(w) for w in sliding_window_view(x, period)]
+    if len(x) >= width:
+        out[width - 1 :] = [fn(w) for w in sliding_window_view(x, width)]
     return out
 
 
@@ -103,28 +104,28 @@ def _exact_m2(w: np.ndarray) -> float:
 def _exact_wma(b: BarColumns, p: Any) -> Expected:
     weights = np.arange(1.0, p.period + 1.0)
     divider = p.period * (p.period + 1) / 2
-    return {"wma": _windows(b.close, p.period, lambda w: math.fsum(w * weights) / divider)}
+    return {"wma": full_windows(b.close, p.period, lambda w: math.fsum(w * weights) / divider)}
 
 
 def _exact_bbands(b: BarColumns, p: Any) -> Expected:
-    mean = _windows(b.close, p.period, _exact_mean)
-    sigma = np.sqrt(_windows(b.close, p.period, _exact_m2) / p.period)
+    mean = full_windows(b.close, p.period, _exact_mean)
+    sigma = np.sqrt(full_windows(b.close, p.period, _exact_m2) / p.period)
     return {"upper": mean + sigma * p.nbdevup, "middle": mean, "lower": mean - sigma * p.nbdevdn}
 
 
 def _exact_vwap(b: BarColumns, p: Any) -> Expected:
     notional, count = _traded(b)
-    sums = (_windows(x, p.period, math.fsum) for x in (notional, b.volume, count))
+    sums = (full_windows(x, p.period, math.fsum) for x in (notional, b.volume, count))
     return {"vwap": _vwap_of(*sums)}
 
 
 def _exact_rvol(b: BarColumns, p: Any) -> Expected:
-    m2 = _windows(log_returns(b), p.period, _exact_m2)
+    m2 = full_windows(log_returns(b), p.period, _exact_m2)
     return {"rvol": np.r_[np.nan, np.sqrt(m2 / (p.period - p.ddof))]}
 
 
 EXACT: dict[str, Callable[[BarColumns, Any], Expected]] = {
-    "sma": lambda b, p: {"sma": _windows(b.close, p.period, _exact_mean)},
+    "sma": lambda b, p: {"sma": full_windows(b.close, p.period, _exact_mean)},
     "wma": _exact_wma,
     "bbands": _exact_bbands,
     "vwap": _exact_vwap,

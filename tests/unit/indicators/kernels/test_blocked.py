@@ -10,8 +10,8 @@ from fractions import Fraction
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from numpy.lib.stride_tricks import sliding_window_view
 
+from tests.unit.indicators.oracles import full_windows
 from ticksmith.indicators.kernels.blocked import BlockedWindow
 from ticksmith.indicators.kernels.extremes import RollingExtreme, rolling_extreme
 from ticksmith.indicators.kernels.moments import WindowMoments, window_m2
@@ -39,14 +39,6 @@ def incremental(
     for t, v in enumerate(x):
         got = state.push(np.arange(rows), np.array([v * 3 + 1, v, -v]))
         out[t] = got[1]
-    return out
-
-
-def full_windows(x: np.ndarray, width: int, fn: Callable[[np.ndarray], float]) -> np.ndarray:
-    """`fn` over each window of `width` (the first ``width - 1`` left NaN)."""
-    out = np.full(len(x), np.nan)
-    if len(x) >= width:
-        out[width - 1 :] = [fn(w) for w in sliding_window_view(x, width)]
     return out
 
 
