@@ -225,7 +225,7 @@ def test_running_max_within_runs_equals_a_per_run_cumulative_max(runs: list[list
     assert running_max(values, rank).tolist() == expected
 
 
-def test_a_ring_counts_every_row_even_when_one_batch_overflows_it() -> None:
+def test_a_bar_history_counts_every_row_even_when_one_batch_overflows_it() -> None:
     store = Store([INTERVAL_MS], history_bars=5, ticks_per_symbol=8)
     ticks = make_ticks(9, 400, 1)  # ~19 bars close in one batch
     store.apply(to_batch(ticks))
