@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from tests.oracle import assert_bars_equal, offline_bars
 from ticksmith.cache.frames import bars_to_frame
+from ticksmith.produce.market import tick_batch
 from ticksmith.store.store import Store
 from ticksmith.store.watermarks import running_max
 from ticksmith.ticks import TickBatch
@@ -30,7 +31,7 @@ def make_ticks(seed: int, n: int, symbols: int) -> pd.DataFrame:
 
 def to_batch(t: pd.DataFrame) -> TickBatch:
     n = len(t)
-    return TickBatch.of_symbols(
+    return tick_batch(
         symbol=t["symbol"].to_numpy(dtype=object),
         ts_ns=t["ts"].to_numpy(np.int64),
         price=t["price"].to_numpy(np.float64),
