@@ -72,7 +72,7 @@ def closed_records(interval_ms: int, closed: ClosedValues) -> list[bytes]:
     """
     record, indicators, ready = _record_types(tuple(closed.values), tuple(closed.ready))
     n = len(closed.bars)
-    values = [indicators(*row) for row in _rows(closed.values.values(), n)]
+    values = starmap(indicators, _rows(closed.values.values(), n))
     flags = _shared_rows(ready, closed.ready.values(), n)
     rows = zip(*_bar_columns(interval_ms, closed), values, flags, strict=True)
     buffer, encode_into, out = bytearray(), _encoder.encode_into, []
