@@ -98,8 +98,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     from ticksmith.cache.proxy_cache import Key
     from ticksmith.config import Settings
     from ticksmith.output import partitioned_records
-    from ticksmith.produce.market import Market, symbol_names
-    from ticksmith.ticks import TickBatch
+    from ticksmith.produce.market import Market, symbol_names, tick_batch
 
     gc.collect()
     out["rss_import"] = rss()
@@ -112,7 +111,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     for _ in range(int(args.seconds)):
         ticks = market.chunk(args.rate)
         symbol = ticks["symbol"].to_numpy(dtype=object)
-        batch = TickBatch.of_symbols(
+        batch = tick_batch(
             symbol=symbol,
             ts_ns=ticks["ts"].to_numpy(),
             price=ticks["price"].to_numpy(),

@@ -11,37 +11,41 @@ import asyncio
 import functools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from itertools import islice, repeat
+from itertools import islice, repeat, starmap
 from typing import Any
 
 import msgspec
 import numpy as np
 from aiokafka import AIOKafkaProducer
 
+from ticksmith.bar import SERVED, START, Field
 from ticksmith.indicators.closed import ClosedByInterval, ClosedValues
 from ticksmith.indicators.columns import Bools
 from ticksmith.kafka.ownership import partition_of
-from ticksmith.store.bars import Bars, vwap
+from ticksmith.store.bars import Bars, served
 
 
-class BarRecord(msgspec.Struct):
+def _python(field: Field) -> Any:
+    kind = int if field.json_type == "integer" else float
+    return kind | None if field.nullable else kind
+
+
+_RECORD_FIELDS: list[tuple[str, Any] | tuple[str, Any, Any]] = [
+    ("symbol", str),
+    ("interval_ms", int),
+    (START.name, int),
+    ("end_ns", int),
+    *((field.name, _python(field)) for field in SERVED),
+    ("indicators", dict[str, float | None], {}),
+    ("ready", dict[str, bool], {}),
+]
+
+
+class BarRecord(msgspec.defstruct("Record", _RECORD_FIELDS)):  # type: ignore[misc]
     """One output record's value: what :func:`decode` returns and :func:`encode`
     writes. The publisher writes the same bytes without building these (see
-    :func:`closed_records`)."""
-
-    symbol: str
-    interval_ms: int
-    start_ns: int
-    end_ns: int
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-    vwap: float | None
-    count: int
-    indicators: dict[str, float | None] = {}
-    ready: dict[str, bool] = {}
+    :func:`closed_records`). Its bar fields are ``bar.SERVED``'s, so it is made
+    from that table (mypy sees its fields as Any)."""
 
 
 _encoder = msgspec.json.Encoder()
@@ -68,31 +72,29 @@ def closed_records(interval_ms: int, closed: ClosedValues) -> list[bytes]:
     """
     record, indicators, ready = _record_types(tuple(closed.values), tuple(closed.ready))
     n = len(closed.bars)
-    values = _rows(closed.values.values(), n)
+    values = starmap(indicators, _rows(closed.values.values(), n))
     flags = _shared_rows(ready, closed.ready.values(), n)
     rows = zip(*_bar_columns(interval_ms, closed), values, flags, strict=True)
     buffer, encode_into, out = bytearray(), _encoder.encode_into, []
-    for s, t, e, o, h, lo, c, v, p, k, i, f in rows:
-        encode_into(record(s, interval_ms, t, e, o, h, lo, c, v, p, k, indicators(*i), f), buffer)
+    for bar in starmap(record, rows):
+        encode_into(bar, buffer)
         out.append(bytes(buffer))
     return out
 
 
 def _bar_columns(interval_ms: int, closed: ClosedValues) -> list[list[Any]]:
-    """The :class:`BarRecord` fields before its indicators (but the interval),
-    one list of Python scalars per field."""
+    """The :class:`BarRecord` fields before its indicators, one list of Python
+    scalars per field."""
     bars = closed.bars
-    start = bars["start_ns"]
+    start = bars[START.name]
     end = start + interval_ms * 1_000_000  # int64 holds event times to the year 2262
-    prices = [bars[name].tolist() for name in ("open", "high", "low", "close", "volume")]
     symbols = _repeat_each(closed.symbols, closed.counts.tolist())
     return [
         symbols,
+        [interval_ms] * len(bars),
         start.tolist(),
         end.tolist(),
-        *prices,
-        vwap(bars).tolist(),
-        bars["count"].tolist(),
+        *(column.tolist() for column in served(bars).values()),
     ]
 
 

@@ -173,11 +173,14 @@ def test_the_data_path_does_not_import_the_monitor() -> None:
         assert "monitor" not in reachable(part, edges), f"{part} reaches monitor through imports"
 
 
-def test_the_store_does_not_import_pandas() -> None:
-    """No module of store/ imports pandas (ticks.py, which it imports for
-    TickBatch, still does, for TickBatch.of_symbols)."""
+def test_the_store_does_not_load_pandas() -> None:
+    """No module of store/ imports pandas, nor does ticks.py, which the store
+    imports for TickBatch: importing the store runs no pandas."""
     offenders = [m.name for m in modules() if m.part == "store" and m.imports_of("pandas")]
     assert not offenders
+    (ticks,) = (m for m in modules() if m.name == "ticksmith.ticks")
+    assert not ticks.imports_of("pandas")
+    assert "pandas" not in loaded_by("ticksmith.store.store")
 
 
 def test_no_module_is_over_300_lines() -> None:

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from tests.oracle import assert_bars_equal, offline_bars
 from ticksmith.cache.frames import bars_to_frame
+from ticksmith.produce.market import tick_batch
 from ticksmith.store.store import Store
 from ticksmith.store.watermarks import running_max
 from ticksmith.ticks import TickBatch
@@ -30,7 +31,7 @@ def make_ticks(seed: int, n: int, symbols: int) -> pd.DataFrame:
 
 def to_batch(t: pd.DataFrame) -> TickBatch:
     n = len(t)
-    return TickBatch.of_symbols(
+    return tick_batch(
         symbol=t["symbol"].to_numpy(dtype=object),
         ts_ns=t["ts"].to_numpy(np.int64),
         price=t["price"].to_numpy(np.float64),
@@ -225,7 +226,7 @@ def test_running_max_within_runs_equals_a_per_run_cumulative_max(runs: list[list
     assert running_max(values, rank).tolist() == expected
 
 
-def test_a_ring_counts_every_row_even_when_one_batch_overflows_it() -> None:
+def test_a_bar_history_counts_every_row_even_when_one_batch_overflows_it() -> None:
     store = Store([INTERVAL_MS], history_bars=5, ticks_per_symbol=8)
     ticks = make_ticks(9, 400, 1)  # ~19 bars close in one batch
     store.apply(to_batch(ticks))

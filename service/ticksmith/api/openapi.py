@@ -7,6 +7,7 @@ from typing import Any
 from ticksmith import __version__
 from ticksmith.api import pages
 from ticksmith.api.params import MAX_SYMBOL_BYTES
+from ticksmith.bar import SERVED, START, START_COLUMN, Field
 
 ARROW = "application/vnd.apache.arrow.stream"
 
@@ -66,16 +67,7 @@ _after = {
 
 
 def _rows(extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    props: dict[str, Any] = {
-        "start": {"type": "integer", "description": "bar start, ns since the epoch"},
-        "open": _number,
-        "high": _number,
-        "low": _number,
-        "close": _number,
-        "volume": _number,
-        "vwap": _number,
-        "count": {"type": "integer"},
-    }
+    props = {START_COLUMN: _column(START)} | {field.name: _column(field) for field in SERVED}
     return {
         "type": "object",
         "required": ["symbol", "interval_ms", "rows"],
@@ -93,6 +85,12 @@ def _rows(extra: dict[str, Any] | None = None) -> dict[str, Any]:
             },
         },
     }
+
+
+def _column(field: Field) -> dict[str, Any]:
+    """A bar field in a row. Any number may be null: NaN and infinities are written so."""
+    kind = _number if field.json_type == "number" else {"type": "integer"}
+    return kind | {"description": field.description}
 
 
 def _frame_op(summary: str, schema: str, intervals_ms: tuple[int, ...]) -> dict[str, Any]:

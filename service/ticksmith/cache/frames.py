@@ -17,19 +17,22 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from ticksmith.store.bars import Bars, vwap
+from ticksmith.bar import SERVED, START, START_COLUMN
+from ticksmith.store.bars import Bars, served
 
-BAR_FLOATS = ("open", "high", "low", "close", "volume", "vwap")
+BAR_FLOATS = tuple(f.name for f in SERVED if f.json_type == "number")
+BAR_INTS = tuple(f.name for f in SERVED if f.json_type == "integer")
 Floats = npt.NDArray[np.float64]
+Column = npt.NDArray[np.generic]
 
 
 class GrowingFrame:
     def __init__(self, indicators: Sequence[str], keep: int, capacity: int = 64) -> None:
-        self.columns = (*BAR_FLOATS, *indicators)
+        self.columns = (*BAR_FLOATS, *indicators)  # the rows of the float buffer
+        self._names = (*(f.name for f in SERVED), *indicators)  # readers' order, after start
         self.keep = keep  # rows kept: bars.history_bars
         self._floats = np.empty((len(self.columns), capacity), np.float64)
-        self._start = np.empty(capacity, np.int64)
-        self._count = np.empty(capacity, np.int64)
+        self._ints = np.empty((1 + len(BAR_INTS), capacity), np.int64)  # start, then BAR_INTS
         self._lo = 0  # first kept row
         self._hi = 0  # one past the last row
         self.total = 0  # rows ever appended: the store's bar count it matches
@@ -40,7 +43,7 @@ class GrowingFrame:
 
     @property
     def nbytes(self) -> int:
-        return int(self._floats.nbytes + self._start.nbytes + self._count.nbytes)
+        return int(self._floats.nbytes + self._ints.nbytes)
 
     def append(self, bars: Bars, values: Mapping[str, Floats]) -> None:
         """Rows for closed `bars` (oldest first) with the worker's `values` for them."""
@@ -49,15 +52,11 @@ class GrowingFrame:
             return
         self._make_room(n)
         at = slice(self._hi, self._hi + n)
-        self._start[at] = bars["start_ns"]
-        self._count[at] = bars["count"]
+        bar = {START.name: bars[START.name], **served(bars)}
+        for i, name in enumerate((START.name, *BAR_INTS)):
+            self._ints[i, at] = bar[name]
         for i, name in enumerate(self.columns):
-            if name == "vwap":
-                self._floats[i, at] = vwap(bars)
-            elif i < len(BAR_FLOATS):
-                self._floats[i, at] = bars[name]
-            else:
-                self._floats[i, at] = values[name]
+            self._floats[i, at] = bar[name] if i < len(BAR_FLOATS) else values[name]
         self._hi += n
         self.total += n
         self._lo = max(self._lo, self._hi - self.keep)
@@ -70,32 +69,28 @@ class GrowingFrame:
             self._snapshot = self._frame(self._lo, self._hi)
         return self._snapshot
 
-    def tail(self, limit: int) -> dict[str, npt.NDArray[np.generic]]:
+    def tail(self, limit: int) -> dict[str, Column]:
         """The last `limit` rows as columns, in the snapshot's order after `start`
         (ns since the epoch): views of the buffers, whose rows never change. The
         cost is the columns, not the rows held."""
         lo, hi = max(self._lo, self._hi - limit), self._hi
-        bars = len(BAR_FLOATS)
-        out: dict[str, npt.NDArray[np.generic]] = {"start": self._start[lo:hi]}
-        out |= {name: self._floats[i, lo:hi] for i, name in enumerate(self.columns[:bars])}
-        out["count"] = self._count[lo:hi]
-        out |= {name: self._floats[bars + i, lo:hi] for i, name in enumerate(self.columns[bars:])}
-        return out
+        return {START_COLUMN: self._ints[0, lo:hi], **self._views(lo, hi)}
+
+    def _views(self, lo: int, hi: int) -> dict[str, Column]:
+        """Rows lo:hi of every column but the start, in readers' order."""
+        views: dict[str, Column] = {n: self._floats[i, lo:hi] for i, n in enumerate(self.columns)}
+        views |= {n: self._ints[1 + i, lo:hi] for i, n in enumerate(BAR_INTS)}
+        return {name: views[name] for name in self._names}
 
     def _frame(self, lo: int, hi: int) -> pd.DataFrame:
-        column: dict[str, npt.NDArray[np.generic]] = {
-            name: self._floats[i, lo:hi] for i, name in enumerate(self.columns)
-        }
-        names = [*BAR_FLOATS, "count", *self.columns[len(BAR_FLOATS) :]]
-        column["count"] = self._count[lo:hi]
-        start = pd.DatetimeIndex(self._start[lo:hi].view("M8[ns]"), copy=False)
-        index = start.tz_localize("UTC").rename("start")
-        return pd.DataFrame({n: column[n] for n in names}, index=index, copy=False)
+        start = pd.DatetimeIndex(self._ints[0, lo:hi].view("M8[ns]"), copy=False)
+        index = start.tz_localize("UTC").rename(START_COLUMN)
+        return pd.DataFrame(self._views(lo, hi), index=index, copy=False)
 
     def _make_room(self, n: int) -> None:
         """Room for `n` more rows at the end: the buffers double up to twice what is
         kept, then the kept rows move to new buffers (never overwritten in place)."""
-        capacity = self._start.shape[0]
+        capacity = self._floats.shape[1]
         if self._hi + n <= capacity:
             return
         rows = max(self._hi - self._lo, 0)
@@ -105,21 +100,17 @@ class GrowingFrame:
         lo = self._hi - keep
         floats = np.empty((len(self.columns), size), np.float64)
         floats[:, :keep] = self._floats[:, lo : self._hi]
-        start = np.empty(size, np.int64)
-        start[:keep] = self._start[lo : self._hi]
-        count = np.empty(size, np.int64)
-        count[:keep] = self._count[lo : self._hi]
-        self._floats, self._start, self._count = floats, start, count
+        ints = np.empty((self._ints.shape[0], size), np.int64)
+        ints[:, :keep] = self._ints[:, lo : self._hi]
+        self._floats, self._ints = floats, ints
         self._lo, self._hi = 0, keep
 
 
 def bars_to_frame(rows: Bars) -> pd.DataFrame:
-    """Closed bars as a DataFrame: OHLCV, VWAP and trade count, indexed by bar start."""
-    frame = pd.DataFrame({n: rows[n] for n in ("open", "high", "low", "close", "volume")})
-    frame["vwap"] = vwap(rows)
-    frame["count"] = rows["count"]
-    frame.index = pd.to_datetime(rows["start_ns"], unit="ns", utc=True).rename("start")
-    return frame
+    """Closed bars as a DataFrame of the columns readers get (``bar.SERVED``),
+    indexed by bar start."""
+    start = pd.to_datetime(rows[START.name], unit="ns", utc=True).rename(START_COLUMN)
+    return pd.DataFrame(served(rows), index=start)
 
 
 def ticks_to_frame(rows: Mapping[str, npt.NDArray[np.generic]]) -> pd.DataFrame:

@@ -43,12 +43,12 @@ class IndicatorSource(_StoreSource):
         return self._state(key).bars[key.interval_ms].total
 
     def compute(self, key: Key) -> GrowingFrame:
-        ring = self._state(key).bars[key.interval_ms]
-        rows = ring.to_array()
+        history = self._state(key).bars[key.interval_ms]
+        rows = history.to_array()
         values = self._worker.rebuild(key.interval_ms, key.symbol, rows)
         frame = GrowingFrame(self._columns, self._keep, capacity=max(len(rows), 16))
         frame.append(rows, values)
-        frame.total = ring.total
+        frame.total = history.total
         return frame
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ticksmith.ingest.reasons import Reason
+from ticksmith.ticks import Ticks
 
 
 class RecordLike(Protocol):
@@ -69,54 +70,9 @@ class Rejected:
 
 
 @dataclass(frozen=True, slots=True)
-class Columns:
+class Columns(Ticks):
     """Ticks parsed from some records, before value checks; `record` maps each
-    tick to the position of its record in the decoder's input, and a tick's
-    symbol is ``names[code]``."""
+    tick to the position of its record in the decoder's input (decode.py turns
+    it into the :class:`TickBatch`'s partition and offset)."""
 
     record: npt.NDArray[np.intp]
-    code: npt.NDArray[np.intp]
-    names: npt.NDArray[np.object_]
-    ts_ns: npt.NDArray[np.int64]
-    price: npt.NDArray[np.float64]
-    size: npt.NDArray[np.float64]
-    side: npt.NDArray[np.int8]
-
-    def take(self, index: npt.NDArray[np.intp] | npt.NDArray[np.bool_]) -> Columns:
-        return Columns(
-            record=self.record[index],
-            code=self.code[index],
-            names=self.names,
-            ts_ns=self.ts_ns[index],
-            price=self.price[index],
-            size=self.size[index],
-            side=self.side[index],
-        )
-
-    @staticmethod
-    def concat(parts: list[Columns]) -> Columns:
-        """One set of columns; each part's codes are shifted past the names before it
-        (a symbol named by two parts has two codes: that is allowed)."""
-        shift = np.cumsum([0] + [len(p.names) for p in parts[:-1]])
-        return Columns(
-            record=np.concatenate([p.record for p in parts]),
-            code=np.concatenate([p.code + k for p, k in zip(parts, shift, strict=True)]),
-            names=np.concatenate([p.names for p in parts]),
-            ts_ns=np.concatenate([p.ts_ns for p in parts]),
-            price=np.concatenate([p.price for p in parts]),
-            size=np.concatenate([p.size for p in parts]),
-            side=np.concatenate([p.side for p in parts]),
-        )
-
-    @staticmethod
-    def empty() -> Columns:
-        none = np.empty(0, dtype=np.float64)
-        return Columns(
-            record=np.empty(0, dtype=np.intp),
-            code=np.empty(0, dtype=np.intp),
-            names=np.empty(0, dtype=object),
-            ts_ns=np.empty(0, dtype=np.int64),
-            price=none,
-            size=none,
-            side=np.empty(0, dtype=np.int8),
-        )

@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
+
+from ticksmith.ticks import TickBatch
 
 
 def symbol_names(count: int) -> list[str]:
@@ -58,3 +61,19 @@ class Market:
 
 def _grouped_cumsum(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
     return np.asarray(pd.Series(values).groupby(groups).cumsum(), dtype=np.float64)
+
+
+def tick_batch(
+    symbol: npt.ArrayLike,
+    ts_ns: npt.NDArray[np.int64],
+    price: npt.NDArray[np.float64],
+    size: npt.NDArray[np.float64],
+    side: npt.NDArray[np.int8],
+    partition: npt.NDArray[np.int32],
+    offset: npt.NDArray[np.int64],
+) -> TickBatch:
+    """A batch from a per-tick symbol column, as ticks made in process (tests,
+    benchmarks) reach the store without the decoders."""
+    code, names = pd.factorize(np.asarray(symbol, dtype=object))
+    names = np.asarray(names, dtype=object)
+    return TickBatch(np.asarray(code, np.intp), names, ts_ns, price, size, side, partition, offset)

@@ -12,18 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-BAR_DTYPE = np.dtype(
-    [
-        ("start_ns", np.int64),
-        ("open", np.float64),
-        ("high", np.float64),
-        ("low", np.float64),
-        ("close", np.float64),
-        ("volume", np.float64),
-        ("notional", np.float64),
-        ("count", np.int64),
-    ]
-)
+from ticksmith.bar import SERVED, STORED, VWAP
+
+BAR_DTYPE = np.dtype([(field.name, field.dtype) for field in STORED])  # fields: ticksmith.bar
 Bars = npt.NDArray[np.void]
 Ints = npt.NDArray[np.intp]
 
@@ -105,3 +96,9 @@ def vwap(bars: Bars) -> npt.NDArray[np.float64]:
     volume = bars["volume"]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(volume > 0, bars["notional"] / volume, np.nan)
+
+
+def served(bars: Bars) -> dict[str, npt.NDArray[np.generic]]:
+    """The columns readers get of `bars` (``bar.SERVED``, in order): the stored
+    ones as views, VWAP computed."""
+    return {f.name: vwap(bars) if f is VWAP else bars[f.name] for f in SERVED}

@@ -3,9 +3,9 @@
 Each symbol has a slot; per-slot state lives in arrays (watermarks and replay
 floor in watermarks.py, coarser forming bars in rollup.py), so a batch is folded
 in for all its symbols at once. Recent ticks live in one tick window (a row per
-slot, see tick_window.py); closed bars are per-symbol rings that grow only as a
-symbol's bars close. When a bar closes and which ticks are late is decided in
-watermarks.py; bars in progress are read through forming.py.
+slot, see tick_window.py); closed bars are per-symbol histories (history.py)
+that grow only as a symbol's bars close. When a bar closes and which ticks are
+late is decided in watermarks.py; bars in progress are read through forming.py.
 
 Bounds: at most ``max_symbols`` symbols (a new one beyond that is refused: its
 ticks come back in ``ApplyResult.refused``), and a symbol with no tick of its own
@@ -100,10 +100,10 @@ class Store:
 
     @property
     def nbytes(self) -> int:
-        rings = sum(state.nbytes for state in self._table)
+        histories = sum(state.nbytes for state in self._table)
         forming = sum(r.forming.nbytes for r in self._rollups.values())
         fixed = self._ticks.nbytes + self._pending.nbytes + self._clock.nbytes
-        return rings + forming + fixed
+        return histories + forming + fixed
 
     def apply(self, batch: TickBatch) -> ApplyResult:
         """Fold a batch in; return the bars it closed and the ticks that were late."""
@@ -259,7 +259,7 @@ class Store:
     def _keep(
         self, ms: int, rows: Bars, slots: Ints
     ) -> tuple[dict[str, Bars], dict[str, Bars], int]:
-        """Append complete bars (grouped by slot) to each symbol's ring; drop partial
+        """Append complete bars (grouped by slot) to each symbol's history; drop partial
         ones. Returns the bars kept and the bars they pushed out, per symbol."""
         complete = rows["start_ns"] >= self._clock.floor[slots]
         rows, slots = rows[complete], slots[complete]

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ticksmith.store.bars import BAR_DTYPE
-from ticksmith.store.ring import Ring
+from ticksmith.store.history import RowHistory
 
 Ints = npt.NDArray[np.intp]
 NO_SLOT = -1
@@ -29,7 +29,7 @@ class SymbolState:
     symbol: str
     slot: int
     partition: int
-    bars: dict[int, Ring]  # a ring's `total` versions what is derived from it
+    bars: dict[int, RowHistory]  # a history's `total` versions what is derived from it
 
     @property
     def nbytes(self) -> int:
@@ -84,7 +84,7 @@ class SymbolTable:
         if self.full:
             return NO_SLOT
         slot = self._free.pop() if self._free else self._new_slot()
-        bars = {ms: Ring(BAR_DTYPE, history) for ms in intervals_ms}
+        bars = {ms: RowHistory(BAR_DTYPE, history) for ms in intervals_ms}
         state = SymbolState(symbol=symbol, slot=slot, partition=partition, bars=bars)
         self._symbols[symbol] = state
         self._by_slot[slot] = state

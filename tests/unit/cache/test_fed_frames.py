@@ -23,9 +23,9 @@ from ticksmith.indicators.registry import REGISTRY
 from ticksmith.indicators.spec import parse_specs
 from ticksmith.metrics import Metrics
 from ticksmith.pipeline.indicator_worker import IndicatorWorker
+from ticksmith.produce.market import tick_batch
 from ticksmith.store.bars import vwap
 from ticksmith.store.store import Store
-from ticksmith.ticks import TickBatch
 
 SYMBOLS = ("A", "B", "C")
 SECOND = 1_000_000_000
@@ -56,7 +56,7 @@ class World:
         n = seconds * 4 * len(symbols)
         ts = self.clock + np.arange(n) * (SECOND // (4 * len(symbols)))
         self.clock = int(ts[-1]) + 1
-        batch = TickBatch.of_symbols(
+        batch = tick_batch(
             symbol=np.array(symbols * (n // len(symbols)), dtype=object),
             ts_ns=ts.astype(np.int64),
             price=np.round(100 + rng.standard_normal(n).cumsum(), 2),

@@ -1,4 +1,7 @@
-"""A growable ring buffer of structured rows: the store's bounded memory."""
+"""The newest rows appended, up to a capacity: a symbol's closed bars at one interval.
+
+A growable ring buffer of structured rows, the store's bounded memory.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 
-class Ring:
+class RowHistory:
     """Keeps the newest `capacity` rows; grows by doubling up to it, so quiet
     symbols cost little."""
 
