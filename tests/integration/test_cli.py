@@ -9,6 +9,7 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import psutil
@@ -44,6 +45,13 @@ async def test_run_stops_cleanly_on_signal(
     assert "stopped cleanly" in stderr
 
 
+async def two_workers(settings: Settings, port: int, stderr: Any) -> asyncio.subprocess.Process:
+    """`ticksmith run --workers 2`; worker i serves HTTP on `port` + i."""
+    command = [sys.executable, "-m", "ticksmith", "run", "--workers", "2"]
+    env = service_env(settings, port)
+    return await asyncio.create_subprocess_exec(*command, env=env, stderr=stderr)
+
+
 def two_free_ports() -> tuple[int, int]:
     """A port and the next one, both free now (worker i listens on http.port + i)."""
     for _ in range(100):
@@ -66,16 +74,7 @@ async def test_two_workers_share_the_group_and_stop_together(
     ports = two_free_ports()
     log = tmp_path / "workers.log"
     with log.open("wb") as stderr:  # a file, not a pipe nobody reads while waiting
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "ticksmith",
-            "run",
-            "--workers",
-            "2",
-            env=service_env(settings, ports[0]),
-            stderr=stderr,
-        )
+        proc = await two_workers(settings, ports[0], stderr)
 
     async def consumed() -> list[float]:
         out = []
@@ -119,22 +118,13 @@ async def test_workers_stop_by_themselves_when_their_supervisor_is_killed(
     settings_factory: Callable[..., Awaitable[Settings]], unused_tcp_port: int
 ) -> None:
     settings = await settings_factory(partitions=2)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ticksmith",
-        "run",
-        "--workers",
-        "2",
-        env=service_env(settings, unused_tcp_port),
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    proc = await two_workers(settings, unused_tcp_port, asyncio.subprocess.DEVNULL)
     supervisor = psutil.Process(proc.pid)
 
-    async def two_workers() -> bool:
+    async def both_spawned() -> bool:
         return len(supervisor.children()) == 2
 
-    await wait_for(two_workers, "two worker processes")
+    await wait_for(both_spawned, "two worker processes")
     workers = supervisor.children()
     proc.send_signal(signal.SIGKILL)
     await proc.wait()
