@@ -38,6 +38,7 @@ from ticksmith.monitor.gc_tuning import tuned_gc
 from ticksmith.monitor.loop_lag import watch_loop_lag
 from ticksmith.monitor.memory import MemoryProbe, Monitor
 from ticksmith.monitor.pressure import PressurePolicy
+from ticksmith.monitor.stalls import watch_stalls
 from ticksmith.output import Publisher
 from ticksmith.pipeline.batch import BatchEffects
 from ticksmith.pipeline.indicator_worker import IndicatorWorker
@@ -171,6 +172,11 @@ async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIter
         kafka.consumer.subscribe(topics=[k.ticks_topic], listener=member)
         loop_lag = asyncio.create_task(watch_loop_lag(metrics.event_loop_lag))
         stack.callback(loop_lag.cancel)
+        if stall_ms := settings.monitor.loop_stall_ms:
+            stalls = asyncio.create_task(
+                watch_stalls(stall_ms / 1000, metrics.event_loop_stalls.inc)
+            )
+            stack.callback(stalls.cancel)
         log.info("serving metrics on http://%s:%d/metrics", settings.http.host, port)
         yield Service(settings, metrics, store, cache, member, monitor, port)
 
@@ -178,7 +184,9 @@ async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIter
 def _monitor(settings: Settings, registry: CollectorRegistry, cache: ProxyCache) -> Monitor:
     gc_stats = GCStats()
     policy = PressurePolicy(
-        **settings.monitor.model_dump(exclude={"interval_ms", "gc_freeze", "gc_threshold0"})
+        **settings.monitor.model_dump(
+            exclude={"interval_ms", "gc_freeze", "gc_threshold0", "loop_stall_ms"}
+        )
     )
     return Monitor(
         MemoryProbe.discover(),

@@ -150,6 +150,7 @@ class MonitorSettings(_Section):
     trim_heap: bool = True
     gc_freeze: bool = True  # gc.freeze() the start-up objects (monitor/gc_tuning.py)
     gc_threshold0: NonNegative = 50_000  # gen-0 collection threshold; 0 = Python's (700)
+    loop_stall_ms: NonNegative = 250  # log what holds the event loop longer; 0 = off
 
     @model_validator(mode="after")
     def _ordered(self) -> MonitorSettings:

@@ -87,6 +87,10 @@ class Metrics:
         self.event_loop_lag = h(
             "event_loop_lag_seconds", "How late the event loop ran a timer.", (), FAST_SECONDS
         )
+        self.event_loop_stalls = c(
+            "event_loop_stalls",
+            "Times the event loop was held over monitor.loop_stall_ms (each logged with a stack).",
+        )
         # bars, indicators, output
         self.bars_closed = c("bars_closed", "Time bars closed.", ["interval"])
         self.partial_bars_dropped = c(
