@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.oracle import assert_bars_equal, offline_bars
-from tests.unit.test_store import (
+from tests.unit.store.test_store import (
     INTERVAL,
     INTERVAL_MS,
     bars_frame,
