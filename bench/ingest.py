@@ -12,8 +12,9 @@ processes on a bigger batch topic, timed from when every worker is ready.
 
     python bench/ingest.py            (or: make bench-ingest)
 
-Ends with one `RESULT ingest ...` line and rewrites the `## ingest` section of
-bench/RESULTS.md. The broker is deploy/kafka/broker.sh on BENCH_KAFKA_PORT
+Ends with one `RESULT ingest ...` line and rewrites the generated block of the
+`## ingest` section of bench/RESULTS.md (unless --no-write); the method prose
+around the block is kept there by hand. The broker is deploy/kafka/broker.sh on BENCH_KAFKA_PORT
 (19392), started and stopped here if it is not already running.
 """
 
@@ -35,6 +36,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import aiohttp
 import uvloop
@@ -42,7 +44,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import CollectorRegistry, Counter
 
 from _broker import ROOT, Filled, Topics, fill, local_broker
-from _results import Spread, load_average, machine, revision, write_section
+from _results import Spread, load_average, machine, revision, write_generated
 from ticksmith.app import lifespan
 from ticksmith.config import HttpSettings, Settings
 from ticksmith.kafka.settings import KafkaSettings
@@ -526,32 +528,18 @@ class Report:
     def gain(self) -> Spread:
         return Spread.of([two.window.rate / one.window.rate for one, two in self.workers])
 
-    def section(self) -> str:
+    def generated(self) -> str:
+        """This run's part of the section; the method is described by hand around it."""
         rate = [Spread.of([pair[n].window.rate for pair in self.workers]) for n in (0, 1)]
         cpu = [Spread.of([pair[n].cpu_us_per_tick for pair in self.workers]) for n in (0, 1)]
         rows = "\n".join(o.row() for o in self.outcomes.values())
         met = "\n".join(f"- {'met' if ok else 'NOT met'}: {t}" for t, ok in goals(self.outcomes))
-        return f"""{SECTION}
-
+        return f"""\
 - command: `{command()}` (or `make bench-ingest`)
 - when: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {self.elapsed_s / 60:.1f} min
 - service: {self.revision}
 - machine: {machine()}
-- load average (1, 5, 15 min): {self.load}. The broker, the service and
-  the benchmark share these cores, and so did other people's test runs: read the
-  spreads before the medians.
-
-Each workload is one pre-filled topic ({PARTITIONS} partitions, {SYMBOLS:,} symbols, event
-time 10 µs apart), drained alternately by the ceiling (a bare aiokafka consumer that
-counts records, with the service's fetch settings) and the candidate (the service
-in-process, as `ticksmith run` runs it, with a fresh group: decode, store,
-indicators, output records for closed bars, offsets committed): one warm-up pair,
-then {self.pairs} pairs. A run's rate runs from
-the first ticks counted to the last, so group join and start-up are left out.
-Figures are medians, with (min{DASH}max) over the pairs. The ceiling runs with
-CPython's default garbage-collector settings; the service, while it runs, freezes
-its start-up objects and raises the gen-0 threshold (docs/memory.md), and puts
-them back when it stops, so each ceiling run sees the defaults.
+- load average (1, 5, 15 min): {self.load}
 
 {TABLE_HEAD}
 {rows}
@@ -559,29 +547,18 @@ them back when it stops, so each ceiling run sees the defaults.
 Goals:
 {met}
 
-Workers: `ticksmith run --workers N` as processes on a binary-batch topic of
-{WORKERS_TICKS:,} ticks, a fresh group each run, timed from the moment every worker's
-/readyz is 200 (the second worker joins late, and both replay what was consumed
-before the rebalance) to the end; {len(self.workers)} alternating pairs.
+Workers, {len(self.workers)} alternating pairs:
 
 | workers | ticks/s | workers' CPU µs per tick |
 |---|---|---|
 | 1 | {rate[0].show(",.0f")} | {cpu[0].show(".2f")} |
 | 2 | {rate[1].show(",.0f")} | {cpu[1].show(".2f")} |
 
-Gain, 2 workers over 1: {self.gain.show(".3f")}. This machine has {os.cpu_count()} cores,
-shared with the broker and the benchmark's own sampling, so a second worker has
-little idle CPU to use, while two processes also win a bigger share of the cores
-from other people's work than one does; a pair's two runs, tens of seconds apart,
-see different loads. The gain says little about a machine with cores to spare;
-CPU per tick, which load moves far less, says what a second worker costs.
+Gain, 2 workers over 1: {self.gain.show(".3f")}.
 
 ```
 {result_line(self.outcomes, self.gain)}
 ```
-
-Where the time goes: `python bench/ingest.py --profile 30` runs the candidate once
-per workload under cProfile and prints the top entries.
 """
 
 
@@ -657,7 +634,7 @@ async def main(args: argparse.Namespace) -> None:
     for text, ok in goals(outcomes):
         print(f"goal {'met' if ok else 'NOT met'}: {text}")
     if args.write:
-        write_section(SECTION, report.section(), RESULTS)
+        write_generated(SECTION, "bench/ingest.py", report.generated(), args.results)
     print(result_line(outcomes, report.gain))
 
 
@@ -665,6 +642,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=PAIRS)
     parser.add_argument("--worker-pairs", type=int, default=WORKER_PAIRS)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the file to write")
     parser.add_argument("--no-write", dest="write", action="store_false", help="leave RESULTS.md")
     parser.add_argument(
         "--workloads",

@@ -23,8 +23,9 @@ ingest rate measured in the same run.
 
     python bench/latency.py            (or: make bench-latency)
 
-About 3 minutes. Ends with one `RESULT latency ...` line and rewrites the `## latency`
-section of bench/RESULTS.md (unless --no-write). The broker is deploy/kafka/broker.sh
+About 3 minutes. Ends with one `RESULT latency ...` line and rewrites the generated block
+of the `## latency` section of bench/RESULTS.md (unless --no-write); the method prose
+around the block is kept there by hand. The broker is deploy/kafka/broker.sh
 on BENCH_KAFKA_PORT (19392), started and stopped here if it is not already running.
 """
 
@@ -62,7 +63,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from _broker import BROKER, PORT, ROOT, Topics, local_broker
-from _results import load_average, machine, revision, write_section
+from _results import load_average, machine, revision, write_generated
 from ticksmith import output
 from ticksmith.config import MonitorSettings
 from ticksmith.kafka.ownership import partition_of
@@ -988,60 +989,20 @@ class Report:
     def max_rate(self) -> float:
         return statistics.median(self.drains)
 
-    def section(self) -> str:
+    def generated(self) -> str:
+        """This run's part of the section; the method is described by hand around it."""
         met = "\n".join(f"- {'met' if ok else '**not met**'}: {t}" for t, ok in goals(self.levels))
         drains = ", ".join(f"{r:,.0f}" for r in self.drains)
-        p = self.plan
-        return f"""{SECTION}
-
+        return f"""\
 - command: `{command()}` (or `make bench-latency`)
 - when: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {self.elapsed_s / 60:.1f} min
 - service: {self.revision}
 - machine: {machine()}
-- load average (1, 5, 15 min): {self.load}. The broker, the service, the
-  paced producer and this script share these cores with other people's work (the
-  "others" CPU column).
+- load average (1, 5, 15 min): {self.load}
 
-Baseline, in the same run: a topic of {self.max_ticks:,} ticks ({p.fmt}, one tick per
-record, {PARTITIONS} partitions, {SYMBOLS:,} symbols), drained by `ticksmith run` (a
-process, a fresh group each time) {times(len(self.drains))}: {drains} ticks/s, from the
-first tick counted on /metrics to the last. The maximum ingest rate is the median:
+Baseline: a backlog of {self.max_ticks:,} {self.plan.fmt} ticks drained\
+ {times(len(self.drains))}: {drains} ticks/s. The maximum ingest rate, their median:
 **{self.max_rate:,.0f} ticks/s**.
-
-Levels: each on fresh topics with a fresh `ticksmith run` (defaults: 1 s bars, lateness 0,
-quiet close off). A paced producer, a process of its own, sends one {p.fmt} record per
-tick at the level's share of that maximum: every {PACE_EVERY_S * 1000:.0f} ms what is due,
-event time following the wall clock, each record stamped with the wall clock when it is
-handed to the client. A bar closes on the first tick of its symbol at or past its end, so
-the producer knows each bar's closing tick and its send stamp. The output topic has
-`message.timestamp.type=LogAppendTime`, so an output record's timestamp is the broker's
-append time. Latency = that append time - the send stamp of the tick that closed the
-bar, for every bar closed by a tick sent in the window ({p.measure_s:g} s, after
-{p.warm_s:g} s of warm-up), in whole milliseconds of one host's clock.
-
-The Kafka hop, the floor under that latency, runs at each level after the service has
-stopped: the same paced producer at the same rate into a fresh topic, read by a bare
-aiokafka consumer in this script (no group; the service's fetch size and `getmany()`
-limit) for {p.hop_s:g} s after {HOP_WARM_S:g} s. Hop latency = the wall clock when
-`getmany()` returned a record - its send stamp, over every record: the way in alone.
-The service adds its processing, the wait of a batch behind the one before it, and the
-way out (its output producer sends the batches it builds at once, with `acks=all`).
-The paced producer and the bare consumer run the garbage collector as the service
-does (start-up objects frozen, gen-0 threshold {MonitorSettings().gc_threshold0:,}):
-with CPython's defaults their own gen-2 pauses (~50 ms) would show as latency.
-
-In the window, `GET {READ_PATH.format("{symbol}")}` goes out at {p.read_rate:g}/s (open
-loop, random symbols, at most {READS_IN_FLIGHT} in flight), timed by the client; "repeat
-reads" are of a symbol already read in the level (the first read of a symbol builds its
-frame). Event-loop lag is the service's histogram `{LOOP_LAG}` (a 100 ms timer,
-about {p.measure_s * 10:.0f} observations per window) differenced between scrapes at the
-window's ends: its p99 is known only to the bucket (bounds 5, 10, 25, 50, 100 ms), so
-the tables give the bucket's upper bound. So do the batch columns
-(`{BATCH_SECONDS}`: decode, apply, publish, and the wait for the batch before
-to be acknowledged and committed) and the longest GC pause (`{GC_PAUSE}`). CPU
-is user + system time over the window, in % of one core ("others": the whole machine
-less the service, the producer, the broker and this script) and per tick sent. One run
-per level: a stall of the shared machine lands whole in p99.9 and the max.
 
 {tables(self.levels)}
 
@@ -1118,7 +1079,7 @@ async def main(args: argparse.Namespace) -> None:
         print(f"goal {'met' if ok else 'NOT met'}: {text}")
     print(f"elapsed {report.elapsed_s / 60:.1f} min")
     if args.write:
-        write_section(SECTION, report.section(), args.results)
+        write_generated(SECTION, "bench/latency.py", report.generated(), args.results)
     print(result_line(report.max_rate, levels))
 
 

@@ -32,7 +32,8 @@ memory down part by part with the same settings (--no-parts skips it).
     .venv/bin/python bench/memory.py --minutes 0.5 --symbols 500 --no-write   (smoke)
 
 About 15 minutes with the defaults. Ends with one ``RESULT memory ...`` line and
-rewrites the ``## memory`` section of bench/RESULTS.md (unless --no-write).
+rewrites the generated block of the ``## memory`` section of bench/RESULTS.md (unless
+--no-write); the method prose around the block is kept there by hand.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ os.environ.setdefault("BENCH_KAFKA_PORT", "19792")  # before _broker reads it
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from _broker import ROOT, local_broker
-from _results import load_average, machine, revision, write_section
+from _results import load_average, machine, revision, write_generated
 from ticksmith.produce.market import symbol_names
 
 MiB = 1024 * 1024
@@ -771,112 +772,80 @@ def misread(r: Run) -> str:
     return f"{max(0, extra):,.0f} of {hot:,} ({100 * max(0, extra) / hot:.1f} %)" if hot else "-"
 
 
-def section(o: Outcome) -> str:
+def generated(o: Outcome) -> str:
+    """This run's part of the section; the method is described by hand around it."""
     p, st = o.proxy, o.strong
     plan = p.plan
-    budget_mib = plan.budget_mib
     answer = "**yes**" if o.within else "**no**"
-    strong_note = (
-        f"peaked at {fmt_mib(st.peak_rss)} MiB, {st.peak_rss / o.budget:.3f} {TIMES} the budget"
-    )
-    if st.capped:
-        strong_note = f"was killed at the {plan.cap_mib:,} MiB safety cap"
-    elif st.peak_rss == st.rss_at(1.0):
-        strong_note += ", at the very end of the run"
-    by_reason = p.delta_by("ticksmith_cache_evictions_total", "reason")
-    pressure = sum(v for k, v in by_reason.items() if k.startswith("pressure"))
-    who = (
-        f"The cache never reached its own {plan.cache_mib} MiB budget (no `budget` evictions):"
-        f" the monitor's soft level (RSS at {0.8 * budget_mib:.0f} MiB) did all the evicting."
-        if not by_reason.get("budget")
-        else f"The cache's own {plan.cache_mib} MiB budget evicted"
-        f" {by_reason['budget'] / p.minutes:,.0f} entries a minute, the monitor"
-        f" {pressure / p.minutes:,.0f}."
-    )
-    fill_s = plan.history_bars * plan.interval_ms / 1000
-    extra_rss = st.rss_at(1.0) - p.rss_at(1.0)
-    extra_frames = st.last.get("ticksmith_cache_entries") - p.last.get("ticksmith_cache_entries")
-    growth = (
-        f" At the end it held {extra_frames:,.0f} more frames than the proxy run and"
-        f" {fmt_mib(extra_rss)} MiB more RSS, about {extra_rss / MiB / extra_frames * 1000:.0f}"
-        " MiB per 1,000 frames: it keeps growing by that much for every 1,000 further symbols"
-        f" read, bounded only by symbols {TIMES} frame size, while the proxy run stayed flat."
-        if extra_frames > 0 and extra_rss > 0
-        else ""
-    )
-    parts = (
-        "\n\nWhere the memory goes: `bench/_memory_parts.py`, run by this script in a fresh"
-        " process, builds the service's own parts with the same settings and feeds them the"
-        " same synthetic market for the same time (store, indicators, output records encoded;"
-        " no Kafka, no HTTP), then holds one indicator frame per symbol in the cache and"
-        " evicts them all.\n\n" + parts_table(o.parts)
-        if o.parts
-        else ""
-    )
-    return f"""{SECTION}
-
-- command: `{command()}` (or `make bench-memory`); smoke run:
-  `.venv/bin/python bench/memory.py --minutes 0.5 --symbols 500 --no-write`
+    parts = f"\n\n{parts_table(o.parts)}" if o.parts else ""
+    return f"""\
+- command: `{command()}` (or `make bench-memory`)
 - when: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {o.elapsed_s / 60:.1f} min in all
 - service: {revision()}
 - machine: {machine()}
-- load average (1, 5, 15 min): {o.load}. The broker, the producer, the
-  service and the readers share these cores with other people's work.
-
-Each run streams `ticksmith produce --symbols {plan.symbols} --rate {plan.rate}
---duration {plan.seconds:.0f} --format binary-batch --batch-size {plan.batch_size}` (a separate
-process, paced, so event time follows the wall clock; with {plan.symbols:,} symbols nearly
-every record carries one tick) through the local broker into fresh topics ({PARTITIONS}
-partitions) and a fresh consumer group of `ticksmith run`, another process, with
-`window.ticks_per_symbol={plan.ticks_per_symbol}`, `bars.history_bars={plan.history_bars}` and
-`bars.intervals_ms=[{plan.interval_ms}]`, so that the store is full by the end of the run
-(the tick rings after seconds, the bar rings at {fill_s:.0f} s):
-
-- **proxy cache**: `monitor.budget_bytes` = {budget_mib} MiB, `cache.budget_bytes` =
-  {plan.cache_mib} MiB, everything else as shipped (PSI signals on);
-- **strong cache**, the baseline: the same service with eviction disabled,
-  `cache.budget_bytes` and `monitor.budget_bytes` 64 GiB and both PSI thresholds 0, so
-  nothing is ever evicted and every frame a reader computed stays strongly held, as in a
-  plain dict of strong references (a stale frame stays until its symbol is read again).
-
-Bars are {plan.interval_ms / 1000:g} s, not the default 1 s, so that runs stay comparable
-with the first ones: with 10,000 symbols, 1 s bars close about 8,600 bars a second at
-20,000 ticks/s, and when this soak was first run the service spent about 100 µs of CPU per
-closed bar, more than one core; a first attempt with 1 s bars (2026-11-24, 16:00 UTC) fell
-1.4 million records behind. The output path now costs about 5 µs per closed bar (issue #3).
-
-Readers (in this process, at most {plan.read_rate:g} pairs a second, {plan.readers} in flight)
-call `GET /v1/symbols/{{symbol}}/indicators?limit=200` (JSON) in pairs, over a shuffled cycle
-of all symbols: a **cold** read of a symbol not read before in the run, which computes its
-frame (trigger `miss`; `stale` or `reclaimed` if a symbol comes round again), then at once a
-**hot** read of the same symbol, a cache hit unless a bar closed or the monitor evicted the
-frame in between. The cache's own counters check the split: hot reads that recomputed after
-all were {misread(p)} in the proxy run and {misread(st)} in the strong run. The service's RSS
-is sampled with psutil every {RSS_EVERY_S} s and `/metrics` scraped every
-{SCRAPE_EVERY_S:.0f} s; rates are per minute of streaming. One run of each, proxy first: a
-soak, not an A/B timing, so the latencies carry whatever load the machine had then.
+- load average (1, 5, 15 min): {o.load}
+- settings: {plan.symbols:,} symbols at {plan.rate:,} ticks/s for {plan.seconds:.0f} s,\
+ {plan.batch_size} ticks per record;
+  `window.ticks_per_symbol={plan.ticks_per_symbol}`, `bars.history_bars={plan.history_bars}`,\
+ `bars.intervals_ms=[{plan.interval_ms}]`;
+  budget {plan.budget_mib} MiB, the proxy run's cache {plan.cache_mib} MiB; readers at most\
+ {plan.read_rate:g} pairs a second, {plan.readers} in flight
+- hot reads that recomputed after all were {misread(p)} in the proxy run and {misread(st)}\
+ in the strong run.
 
 {table(o)}
 
-Does the proxy run's peak RSS stay within 1.1 {TIMES} the budget ({1.1 * budget_mib:.0f} MiB)?
+Does the proxy run's peak RSS stay within 1.1 {TIMES} the budget ({1.1 * plan.budget_mib:.0f} MiB)?
 {answer}: {fmt_mib(p.peak_rss)} MiB, {p.peak_rss / o.budget:.3f} {TIMES} the budget. The strong
-run {strong_note}.{growth}
+run {strong_note(o)}.{growth(o)}
 
-{who} {first_soft(p)} An eviction frees the frames inside the process, where
-glibc keeps the freed heap for reuse (see the part table below: evicting every frame
-moved RSS by nothing until `malloc_trim(0)`), so after each eviction the monitor calls
-`malloc_trim(0)` (`monitor.trim_heap`, docs/memory.md); while the level is soft it sheds the
-cache at every sample.{parts}
-
-RESULT fields: peak RSS and ratio of the proxy run; `strong_peak_rss_mib` of the strong
-run; evictions and recomputes per minute of the proxy run (all reasons, all triggers);
-`read_p50_ms` and `read_p99_ms` of its hot reads (no recompute), `read_cold_p99_ms` of its
-cold reads (each recomputes a frame).
+{who_evicted(p)} {first_soft(p)}{parts}
 
 ```
 {o.result_line()}
 ```
 """
+
+
+def strong_note(o: Outcome) -> str:
+    st = o.strong
+    if st.capped:
+        return f"was killed at the {st.plan.cap_mib:,} MiB safety cap"
+    note = f"peaked at {fmt_mib(st.peak_rss)} MiB, {st.peak_rss / o.budget:.3f} {TIMES} the budget"
+    return note + (", at the very end of the run" if st.peak_rss == st.rss_at(1.0) else "")
+
+
+def growth(o: Outcome) -> str:
+    """How much more the strong run held at the end, per 1,000 frames."""
+    p, st = o.proxy, o.strong
+    extra_rss = st.rss_at(1.0) - p.rss_at(1.0)
+    extra_frames = st.last.get("ticksmith_cache_entries") - p.last.get("ticksmith_cache_entries")
+    if extra_frames <= 0 or extra_rss <= 0:
+        return ""
+    return (
+        f" At the end it held {extra_frames:,.0f} more frames than the proxy run and"
+        f" {fmt_mib(extra_rss)} MiB more RSS, about {extra_rss / MiB / extra_frames * 1000:.0f}"
+        " MiB per 1,000 frames: it keeps growing by that much for every 1,000 further symbols"
+        f" read, bounded only by symbols {TIMES} frame size, while the proxy run stayed flat."
+    )
+
+
+def who_evicted(p: Run) -> str:
+    """The cache's own budget or the monitor's soft level: which did the evicting."""
+    plan = p.plan
+    by_reason = p.delta_by("ticksmith_cache_evictions_total", "reason")
+    if not by_reason.get("budget"):
+        return (
+            f"The cache never reached its own {plan.cache_mib} MiB budget (no `budget` evictions):"
+            f" the monitor's soft level (RSS at {0.8 * plan.budget_mib:.0f} MiB) did all the"
+            " evicting."
+        )
+    pressure = sum(v for k, v in by_reason.items() if k.startswith("pressure"))
+    return (
+        f"The cache's own {plan.cache_mib} MiB budget evicted"
+        f" {by_reason['budget'] / p.minutes:,.0f} entries a minute, the monitor"
+        f" {pressure / p.minutes:,.0f}."
+    )
 
 
 # --- main ---------------------------------------------------------------------------------
@@ -977,5 +946,5 @@ if __name__ == "__main__":
     if outcome.parts:
         print(parts_table(outcome.parts))
     if arguments.write:
-        write_section(SECTION, section(outcome), arguments.results)
+        write_generated(SECTION, "bench/memory.py", generated(outcome), arguments.results)
     print(outcome.result_line())
