@@ -35,6 +35,12 @@ def _broker(command: str, port: int) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(BROKER), command], env=env, text=True, capture_output=True)
 
 
+def broker_pid(port: int = PORT) -> int | None:
+    """The broker's process id, for its CPU time (None if it is not running)."""
+    got = _broker("pid", port)
+    return int(got.stdout.strip()) if got.returncode == 0 and got.stdout.strip() else None
+
+
 @contextlib.contextmanager
 def local_broker(port: int = PORT) -> Iterator[str]:
     """Yield the bootstrap address of a running broker on `port`."""
