@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
+from _broker import FETCH_PARTITION_BYTES, bare_consumer
 from _latency_pace import (
     I64,
     INTERVAL_NS,
@@ -30,7 +31,6 @@ from ticksmith import output
 from ticksmith.produce.market import symbol_names
 
 HOP_WARM_S = 2.0
-FETCH_PARTITION_BYTES = 4 * 1024 * 1024  # the service's consumer's
 FETCH_MAX_RECORDS = 20_000  # kafka.fetch_max_records
 LOG_APPEND_TIME_TYPE = 1  # ConsumerRecord.timestamp_type
 
@@ -41,21 +41,10 @@ async def hop_latencies(
     """Send stamp to receipt by a bare consumer (this process, the service's fetch size),
     for the records sent in a window of `hop_s` after HOP_WARM_S: what the way in
     costs before the service does anything."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        max_partition_fetch_bytes=FETCH_PARTITION_BYTES,
-    )
-    await consumer.start()
-    try:
-        tps = [TopicPartition(spec.topic, p) for p in range(PARTITIONS)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        async with pacer(spec, workdir) as p:
-            with service_gc():
-                sent, received = await receive_all(consumer, p)
-    finally:
-        await consumer.stop()
+    consumer = bare_consumer(bootstrap, spec.topic, PARTITIONS, FETCH_PARTITION_BYTES)
+    async with consumer as c, pacer(spec, workdir) as p:
+        with service_gc():
+            sent, received = await receive_all(c, p)
     lo = p.started_ms + round(HOP_WARM_S * 1000)
     inside = (sent >= lo) & (sent < lo + round(hop_s * 1000))
     return (received - sent)[inside].astype(np.float64)
@@ -83,19 +72,12 @@ async def receive_all(consumer: AIOKafkaConsumer, p: Pacer) -> tuple[I64, I64]:
 
 async def read_outputs(bootstrap: str, topic: str) -> pd.DataFrame:
     """Every output record: symbol, bar start, broker append time (ms)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
     rows: list[tuple[str, int, int]] = []
-    try:
-        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
+    async with bare_consumer(bootstrap, topic, PARTITIONS) as consumer:
+        ends = await consumer.end_offsets(list(consumer.assignment()))
         while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
             for records in (await consumer.getmany(timeout_ms=500)).values():
                 rows += [_row(r) for r in records]
-    finally:
-        await consumer.stop()
     return pd.DataFrame(rows, columns=["symbol", "start_ns", "append_ms"])
 
 

@@ -22,8 +22,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import uvloop
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
+from _broker import check_records
 from _service import stop, tail
 from ticksmith.config import MonitorSettings
 from ticksmith.kafka.ownership import partition_of
@@ -137,18 +138,7 @@ async def fill_backlog(bootstrap: str, topic: str, fmt: Format, ticks: int) -> N
         await asyncio.gather(*pending)
     finally:
         await producer.stop()
-    await check_records(bootstrap, topic, ticks)
-
-
-async def check_records(bootstrap: str, topic: str, want: int) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(PARTITIONS)])
-    finally:
-        await consumer.stop()
-    if sum(ends.values()) != want:
-        raise RuntimeError(f"{topic}: {sum(ends.values())} records, not {want}")
+    await check_records(bootstrap, topic, PARTITIONS, ticks)
 
 
 def now_ms() -> int:

@@ -6,12 +6,11 @@ from __future__ import annotations
 import math
 import os
 import statistics
-import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from _latency_level import BATCH_SECONDS, GC_PAUSE, Level, Plan
-from _results import machine, revision
+from _results import command, machine, revision
 
 GOAL_P99_MS = 50.0  # at 50 %
 GOAL_LOOP_LAG_P99_MS = 10.0  # at 50 %
@@ -139,10 +138,6 @@ def times(n: int) -> str:
     return "once" if n == 1 else f"{n} times"
 
 
-def command() -> str:
-    return " ".join(["python", "bench/latency.py", *sys.argv[1:]])
-
-
 @dataclass(frozen=True)
 class Report:
     plan: Plan
@@ -162,7 +157,7 @@ class Report:
         met = "\n".join(f"- {'met' if ok else '**not met**'}: {t}" for t, ok in goals(self.levels))
         drains = ", ".join(f"{r:,.0f}" for r in self.drains)
         return f"""\
-- command: `{command()}` (or `make bench-latency`)
+- command: `{command("bench/latency.py")}` (or `make bench-latency`)
 - when: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {self.elapsed_s / 60:.1f} min
 - service: {self.revision}
 - machine: {machine()}

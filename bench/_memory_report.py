@@ -4,12 +4,11 @@ block in bench/RESULTS.md, and its RESULT line."""
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from _memory_soak import MiB, Run, quantile
-from _results import machine, revision
+from _results import command, machine, revision
 
 TIMES = "\N{MULTIPLICATION SIGN}"
 
@@ -148,10 +147,6 @@ def table(o: Outcome) -> str:
     return head + "\n" + "\n".join(f"| {a} | {b} | {c} |" for a, b, c in rows(o))
 
 
-def command() -> str:
-    return " ".join([".venv/bin/python", "bench/memory.py", *sys.argv[1:]])
-
-
 def parts_table(parts: dict[str, float]) -> str:
     m = {k: v / MiB for k, v in parts.items() if k.startswith(("rss", "store_nbytes", "ind"))}
     store_phase = m["rss_store"] - m["rss_import"]
@@ -224,7 +219,7 @@ def generated(o: Outcome) -> str:
     answer = "**yes**" if o.within else "**no**"
     parts = f"\n\n{parts_table(o.parts)}" if o.parts else ""
     return f"""\
-- command: `{command()}` (or `make bench-memory`)
+- command: `{command("bench/memory.py", ".venv/bin/python")}` (or `make bench-memory`)
 - when: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {o.elapsed_s / 60:.1f} min in all
 - service: {revision()}
 - machine: {machine()}

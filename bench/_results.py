@@ -3,10 +3,12 @@ the method prose and history around that block are kept by hand."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import statistics
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +45,17 @@ def _with_block(lines: list[str], heading: str, begin: str, end: str, block: str
 
 def _line(lines: list[str], text: str, lo: int, hi: int) -> int | None:
     return next((i for i in range(lo, hi) if lines[i].rstrip() == text), None)
+
+
+def output_arguments(parser: argparse.ArgumentParser) -> None:
+    """--results and --no-write: where a run writes its block, or that it writes none."""
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the file to write")
+    parser.add_argument("--no-write", dest="write", action="store_false", help="leave RESULTS.md")
+
+
+def command(script: str, python: str = "python") -> str:
+    """The command line of this run, as a generated block names it."""
+    return " ".join([python, script, *sys.argv[1:]])
 
 
 def revision() -> str:

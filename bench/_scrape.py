@@ -83,3 +83,10 @@ def bucket_quantile(a: Scrape, b: Scrape, name: str, q: float) -> float:
     if total <= 0:
         return math.nan
     return next(le for le in sorted(after) if after[le] - before.get(le, 0.0) >= q * total)
+
+
+def quick_total(text: str, name: str) -> float:
+    """The sum of `name`'s samples, by the lines' prefix alone: for sampling worker processes
+    every few ms, where a full parse of each page would take the shared cores' time."""
+    prefixes = (f"{name}{{", f"{name} ")
+    return sum(float(ln.rsplit(" ", 1)[1]) for ln in text.splitlines() if ln.startswith(prefixes))

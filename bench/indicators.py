@@ -50,10 +50,9 @@ from talipp.ohlcv import OHLCV
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "service"))
 
-from _results import Spread, machine, write_generated  # noqa: E402  (bench/ is on sys.path)
+from _results import Spread, machine, output_arguments, write_generated  # noqa: E402  (bench/ is on sys.path)
 from ticksmith.indicators import BarColumns, IndicatorEngine, IndicatorSpec  # noqa: E402
 
-RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "## indicators"
 WINDOWS = (20, 200, 2000)
 SYMBOLS = 1_000
@@ -286,8 +285,7 @@ Flatness (ticksmith ns per bar at W=2000 over W=20): {line.rsplit("=", 1)[1]}.
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--results", type=Path, default=RESULTS, help="the file to write")
-    parser.add_argument("--no-write", dest="write", action="store_false", help="leave RESULTS.md")
+    output_arguments(parser)
     args = parser.parse_args()
     started = time.perf_counter()
     windows = [measure(w) for w in WINDOWS]

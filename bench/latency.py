@@ -7,7 +7,7 @@ ingest rate measured in the same run.
    maximum ingest rate is the median drain rate, from the first tick consumed to the last
    (read from the service's /metrics).
 2. Per level (fraction of that maximum), fresh topics and a fresh `ticksmith run`: a
-   paced producer (another process: this script with --pace) sends ticks at the rate, each
+   paced producer (another process: bench/_latency_pace.py) sends ticks at the rate, each
    record stamped with the wall clock when it is sent, event time following the wall
    clock, so 1 s bars close all along. The output topic is `LogAppendTime`, so an output
    record's timestamp is the broker's append time. After a warm-up, a window of
@@ -22,6 +22,8 @@ ingest rate measured in the same run.
    topic read by a bare consumer here; send stamp to receipt (the Kafka hop alone).
 
     python bench/latency.py            (or: make bench-latency)
+    python bench/latency.py --max-ticks 500000 --max-runs 1 --warm-s 2 --measure-s 4 --hop-s 2
+        --no-write                                                      (smoke, ~1 min)
 
 About 3 minutes. Ends with one `RESULT latency ...` line and rewrites the generated block
 of the `## latency` section of bench/RESULTS.md (unless --no-write); the method prose
@@ -45,7 +47,7 @@ from pathlib import Path
 import numpy as np
 import uvloop
 
-from _broker import ROOT, Topics, broker_pid, local_broker
+from _broker import Topics, broker_pid, check_records, local_broker
 from _latency_kafka import HOP_WARM_S, hop_latencies, join, read_outputs
 from _latency_level import (
     READS_IN_FLIGHT,
@@ -57,9 +59,9 @@ from _latency_level import (
     measure_window,
     ticks_until,
 )
-from _latency_pace import PARTITIONS, Paced, PaceSpec, check_records, fill_backlog, pacer
+from _latency_pace import PARTITIONS, Paced, PaceSpec, fill_backlog, pacer
 from _latency_report import Report, bound, goals, ms, result_line, tables
-from _results import load_average, write_generated
+from _results import load_average, output_arguments, write_generated
 from _service import Service, Wiring, free_port, service, service_env
 
 FRACTIONS = (0.25, 0.50, 0.75)
@@ -70,7 +72,6 @@ MEASURE_S = 25.0
 READ_RATE = 50.0  # API reads per second, open loop
 HOP_S = 10.0
 LOG_APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
-RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "## latency"
 
 
@@ -116,7 +117,7 @@ async def run_level(
             spec, topic=hop_topic, seconds=HOP_WARM_S + plan.hop_s, closers=tmp + "/hop.npz"
         )
         hop = await hop_latencies(bootstrap, hop_spec, plan.hop_s, workdir)
-    await check_records(bootstrap, ticks, paced.sent)
+    await check_records(bootstrap, ticks, PARTITIONS, paced.sent)
     outputs = await read_outputs(bootstrap, out)
     latencies, missing, unexplained = join(closers, outputs, window.lo_ms, window.hi_ms)
     return Level(fraction, rate, paced, window, latencies, missing, unexplained, hop)
@@ -213,8 +214,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--read-rate", type=float, default=READ_RATE, help="API reads per second")
     p.add_argument("--max-ticks", type=int, default=MAX_TICKS, help="the backlog for the maximum")
     p.add_argument("--max-runs", type=int, default=MAX_RUNS, help="drains of the backlog")
-    p.add_argument("--results", type=Path, default=RESULTS, help="the file to write")
-    p.add_argument("--no-write", dest="write", action="store_false", help="leave RESULTS.md")
+    output_arguments(p)
     return p.parse_args()
 
 

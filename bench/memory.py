@@ -49,12 +49,11 @@ import uvloop
 
 os.environ.setdefault("BENCH_KAFKA_PORT", "19792")  # before _broker reads it
 
-from _broker import ROOT, local_broker
+from _broker import local_broker
 from _memory_report import Outcome, generated, parts_table, summary, table
 from _memory_soak import Plan, Run, measure_parts, one_run
-from _results import load_average, write_generated
+from _results import load_average, output_arguments, write_generated
 
-RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "## memory"
 
 
@@ -126,8 +125,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--modes", type=lambda s: s.split(","), default=["proxy", "strong"])
     p.add_argument("--dump", type=Path, help="save each run's last /metrics, log tail, RSS")
     p.add_argument("--no-parts", dest="parts", action="store_false", help="skip the breakdown")
-    p.add_argument("--results", type=Path, default=RESULTS, help="the file to write")
-    p.add_argument("--no-write", dest="write", action="store_false", help="leave RESULTS.md")
+    output_arguments(p)
     return p.parse_args()
 
 
