@@ -13,7 +13,7 @@ import os
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from ticksmith.produce.writer import Format, encode_chunk, send_all
 ROOT = Path(__file__).resolve().parents[1]
 BROKER = ROOT / "deploy" / "kafka" / "broker.sh"
 PORT = int(os.environ.get("BENCH_KAFKA_PORT", "19392"))
+FETCH_PARTITION_BYTES = 4 * 1024 * 1024  # the service's consumer's, so only the work differs
 FILL_CHUNK_TICKS = 1_000_000  # large, so binary batches are mostly full
 SPACING_NS = 10_000  # 5M ticks span 50 s of event time: well inside the 1 h future skew
 
@@ -33,6 +34,12 @@ SPACING_NS = 10_000  # 5M ticks span 50 s of event time: well inside the 1 h fut
 def _broker(command: str, port: int) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "KAFKA_PORT": str(port)}
     return subprocess.run([str(BROKER), command], env=env, text=True, capture_output=True)
+
+
+def broker_pid(port: int = PORT) -> int | None:
+    """The broker's process id, for its CPU time (None if it is not running)."""
+    got = _broker("pid", port)
+    return int(got.stdout.strip()) if got.returncode == 0 and got.stdout.strip() else None
 
 
 @contextlib.contextmanager
@@ -79,14 +86,15 @@ class Topics:
         await self._admin.create_topics([topic])
         self._names.append(name)
         deadline = time.monotonic() + 30
-        while not await _has_leaders(self._admin, name, partitions):
+        while not await has_leaders(self._admin, name, partitions):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"topic {name} has no leaders after 30 s")
             await asyncio.sleep(0.05)
         return name
 
 
-async def _has_leaders(admin: AIOKafkaAdminClient, name: str, partitions: int) -> bool:
+async def has_leaders(admin: AIOKafkaAdminClient, name: str, partitions: int) -> bool:
+    """Whether topic `name` has all its `partitions`, each with a leader (the tests' too)."""
     described = await admin.describe_topics([name])
     parts = described[0].get("partitions", []) if described else []
     return len(parts) == partitions and all(p.get("leader", -1) >= 0 for p in parts)
@@ -138,12 +146,42 @@ async def fill(
 
 
 async def _check_end_offsets(bootstrap: str, filled: Filled) -> None:
+    await check_records(bootstrap, filled.topic, filled.partitions, filled.records)
+
+
+async def check_records(bootstrap: str, topic: str, partitions: int, want: int) -> None:
+    """Raise unless `topic` holds exactly `want` records."""
+    held = sum((await end_offsets(bootstrap, topic, partitions)).values())
+    if held != want:
+        raise RuntimeError(f"{topic}: {held} records, not {want}")
+
+
+async def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
+    """Each partition's end offset (the tests' too)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:
-        tps = [TopicPartition(filled.topic, p) for p in range(filled.partitions)]
-        ends = await consumer.end_offsets(tps)
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(partitions)])
+        return {tp.partition: off for tp, off in ends.items()}
     finally:
         await consumer.stop()
-    if sum(ends.values()) != filled.records:
-        raise RuntimeError(f"{filled.topic}: {sum(ends.values())} records, not {filled.records}")
+
+
+@contextlib.asynccontextmanager
+async def bare_consumer(
+    bootstrap: str, topic: str, partitions: int, fetch_partition_bytes: int = 1024 * 1024
+) -> AsyncIterator[AIOKafkaConsumer]:
+    """A consumer without a group on every partition of `topic`, from the beginning."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=fetch_partition_bytes,
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        yield consumer
+    finally:
+        await consumer.stop()

@@ -158,7 +158,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         held.append(cache._sources["indicators"].compute(Key(s, "indicators", intervals)))
     out["traced_per_frame"] = tracemalloc.get_traced_memory()[0] / len(held)
     tracemalloc.stop()
-    out["frame_blocks"] = held[0]._mgr.nblocks
+    first = held[0]  # a GrowingFrame, whose reads build a DataFrame: count that one's blocks
+    frame = first.snapshot() if hasattr(first, "snapshot") else first
+    out["frame_blocks"] = frame._mgr.nblocks
     return out
 
 

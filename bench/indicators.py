@@ -24,8 +24,9 @@ made outside the timed region; the garbage collector is off inside it.
 
     python bench/indicators.py            (or: make bench-indicators)
 
-Ends with one ``RESULT indicators ...`` line and rewrites the ``## indicators``
-section of bench/RESULTS.md (``--no-write`` leaves it alone).
+Ends with one ``RESULT indicators ...`` line and rewrites the generated block of the
+``## indicators`` section of bench/RESULTS.md (``--no-write`` leaves it alone); the
+method prose around the block is kept there by hand.
 """
 
 from __future__ import annotations
@@ -49,11 +50,9 @@ from talipp.ohlcv import OHLCV
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "service"))
 
-import _results  # noqa: E402  (bench/ is on sys.path when run as a script)
-from _results import Spread, machine  # noqa: E402
+from _results import Spread, machine, output_arguments, write_generated  # noqa: E402  (bench/ is on sys.path)
 from ticksmith.indicators import BarColumns, IndicatorEngine, IndicatorSpec  # noqa: E402
 
-RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "## indicators"
 WINDOWS = (20, 200, 2000)
 SYMBOLS = 1_000
@@ -263,26 +262,16 @@ def times(window: Window, baseline: str) -> str:
     return window.ratios(baseline).show(".1f", "\N{MULTIPLICATION SIGN}")
 
 
-def section(windows: list[Window], elapsed_s: float, line: str) -> str:
+def generated(windows: list[Window], elapsed_s: float, line: str) -> str:
+    """This run's part of the section; the method is described by hand around it."""
     rows = "\n".join(
         f"| {x.w} | {ns(x, 'ticksmith')} | {ns(x, 'TA-Lib')} | {ns(x, 'talipp')} "
         f"| {times(x, 'TA-Lib')} | {times(x, 'talipp')} |"
         for x in windows
     )
-    return f"""{SECTION}
-
+    return f"""\
 `python bench/indicators.py` (or `make bench-indicators`), {datetime.now(UTC):%Y-%m-%d %H:%M}
-UTC, {elapsed_s:.0f} s, on {machine()}; other people's tests and brokers shared these
-cores, so read the spreads before the medians.
-
-Nine indicators per bar, every window set to W: SMA, EMA, WMA, RSI, MACD(W/2, W, 9),
-BBANDS(W, 2, 2), ATR, STOCH(W, 3, 3), OBV. ticksmith: one vectorised update of
-{SYMBOLS:,} symbols per step, each at its own block phase. TA-Lib: each function on a symbol's
-last W + {MARGIN} bars, per symbol per bar. talipp: `add` per indicator per symbol
-per bar, on {TALIPP_SYMBOLS} symbols (its cost per bar does not depend on the count).
-Runs alternate TA-Lib, ticksmith, talipp; one warm-up round, then {ROUNDS - 1} rounds.
-Nanoseconds per closed bar (all nine indicators), median (min\N{EN DASH}max); a ratio is
-baseline / ticksmith within one round.
+UTC, {elapsed_s:.0f} s, on {machine()}.
 
 | W | ticksmith | TA-Lib recompute | talipp | TA-Lib / ticksmith | talipp / ticksmith |
 |---|---|---|---|---|---|
@@ -294,19 +283,16 @@ Flatness (ticksmith ns per bar at W=2000 over W=20): {line.rsplit("=", 1)[1]}.
 """
 
 
-def write_section(text: str) -> None:
-    _results.write_section(SECTION, text, RESULTS)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--no-write", dest="write", action="store_false", help="leave RESULTS.md")
+    output_arguments(parser)
     args = parser.parse_args()
     started = time.perf_counter()
     windows = [measure(w) for w in WINDOWS]
     line = result_line(windows)
     if args.write:
-        write_section(section(windows, time.perf_counter() - started, line))
+        text = generated(windows, time.perf_counter() - started, line)
+        write_generated(SECTION, "bench/indicators.py", text, args.results)
     print(line)
 
 

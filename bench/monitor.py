@@ -29,6 +29,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from _timing import alternating
 from ticksmith.metrics import MemoryMetrics
 from ticksmith.monitor.gc_stats import GCStats
 from ticksmith.monitor.memory import MemoryProbe, Monitor
@@ -88,18 +89,7 @@ def rounds_of(
 ) -> dict[str, list[float]]:
     """µs per call for each case, alternating order, after one warm-up round."""
     timers = {name: timeit.Timer(fn) for name, fn in cases.items()}
-    number = {
-        name: max(1, int(n * target_s / s))
-        for name, (n, s) in ((k, t.autorange()) for k, t in timers.items())
-    }
-    found: dict[str, list[float]] = {name: [] for name in cases}
-    for round_no in range(rounds + 1):
-        order = list(timers) if round_no % 2 else list(reversed(timers))
-        for name in order:
-            elapsed = timers[name].timeit(number[name])
-            if round_no:
-                found[name].append(elapsed / number[name] * 1e6)
-    return found
+    return alternating(timers, rounds, target_s, 1e-6)
 
 
 def gc_cases() -> dict[str, Callable[[], object]]:

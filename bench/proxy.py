@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from _timing import alternating
+
 
 class Bar:
     def __init__(self) -> None:
@@ -85,20 +87,7 @@ def timers(target: object, stmt: str) -> dict[str, timeit.Timer]:
 
 def measure(case: dict[str, timeit.Timer], rounds: int, target_s: float) -> dict[str, list[float]]:
     """ns per operation for each variant, `rounds` times, after one warm-up round."""
-    number = {name: _calibrate(t, target_s) for name, t in case.items()}
-    found: dict[str, list[float]] = {name: [] for name in case}
-    for round_no in range(rounds + 1):
-        order = list(case) if round_no % 2 else list(reversed(case))
-        for name in order:
-            elapsed = case[name].timeit(number[name])
-            if round_no:  # round 0 is the warm-up
-                found[name].append(elapsed / number[name] * 1e9)
-    return found
-
-
-def _calibrate(timer: timeit.Timer, target_s: float) -> int:
-    number, elapsed = timer.autorange()
-    return max(1, int(number * target_s / elapsed))
+    return alternating(case, rounds, target_s, 1e-9)
 
 
 def main() -> None:

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from bench._broker import has_leaders
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.cluster import Broker, Cluster
@@ -104,16 +105,10 @@ def topic_factory(admin: AIOKafkaAdminClient) -> TopicFactory:
     async def create(prefix: str = "t", partitions: int = 4) -> str:
         name = f"{prefix}-{uuid.uuid4().hex[:10]}"
         await admin.create_topics([NewTopic(name, partitions, replication_factor=1)])
-        await wait_for(lambda: _has_leaders(admin, name, partitions), what=f"topic {name}")
+        await wait_for(lambda: has_leaders(admin, name, partitions), what=f"topic {name}")
         return name
 
     return create
-
-
-async def _has_leaders(admin: AIOKafkaAdminClient, name: str, partitions: int) -> bool:
-    described = await admin.describe_topics([name])
-    parts = described[0].get("partitions", []) if described else []
-    return len(parts) == partitions and all(p.get("leader", -1) >= 0 for p in parts)
 
 
 @pytest.fixture
@@ -156,16 +151,6 @@ async def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
         await asyncio.sleep(0.05)
-
-
-async def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(partitions)])
-        return {tp.partition: off for tp, off in ends.items()}
-    finally:
-        await consumer.stop()
 
 
 async def committed_offsets(admin: AIOKafkaAdminClient, group: str) -> dict[int, int]:

@@ -10,9 +10,10 @@ import msgspec
 import pandas as pd
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
+from bench._broker import end_offsets
 from prometheus_client import CollectorRegistry
 
-from tests.integration.conftest import committed_offsets, end_offsets
+from tests.integration.conftest import committed_offsets
 from ticksmith import output
 from ticksmith.app import Service, lifespan
 from ticksmith.config import Settings

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import socket
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -15,6 +14,7 @@ import aiohttp
 import psutil
 import pytest
 from aiokafka import AIOKafkaProducer
+from bench._service import free_ports
 
 from tests.integration.conftest import run_until_consumed, scrape, service_env, wait_for
 from ticksmith.config import Settings
@@ -52,18 +52,6 @@ async def two_workers(settings: Settings, port: int, stderr: Any) -> asyncio.sub
     return await asyncio.create_subprocess_exec(*command, env=env, stderr=stderr)
 
 
-def two_free_ports() -> tuple[int, int]:
-    """A port and the next one, both free now (worker i listens on http.port + i)."""
-    for _ in range(100):
-        with socket.socket() as first:
-            first.bind(("127.0.0.1", 0))
-            port = int(first.getsockname()[1])
-            with socket.socket() as second, contextlib.suppress(OSError):
-                second.bind(("127.0.0.1", port + 1))
-                return port, port + 1
-    raise AssertionError("no two consecutive free ports")
-
-
 async def test_two_workers_share_the_group_and_stop_together(
     settings_factory: Callable[..., Awaitable[Settings]],
     producer: AIOKafkaProducer,
@@ -71,7 +59,8 @@ async def test_two_workers_share_the_group_and_stop_together(
 ) -> None:
     settings = await settings_factory(partitions=4)
     ticks = Market(symbol_names(20), seed=4).chunk(4_000)
-    ports = two_free_ports()
+    base = free_ports(2)  # worker i listens on http.port + i
+    ports = (base, base + 1)
     log = tmp_path / "workers.log"
     with log.open("wb") as stderr:  # a file, not a pipe nobody reads while waiting
         proc = await two_workers(settings, ports[0], stderr)

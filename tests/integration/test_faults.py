@@ -26,9 +26,10 @@ from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from bench._broker import end_offsets
 
 from tests.integration.cluster import Broker, Cluster, coordinator_node, leader_node
-from tests.integration.conftest import committed_offsets, end_offsets, scrape, wait_for
+from tests.integration.conftest import committed_offsets, scrape, wait_for
 from tests.integration.faults import Member, TickStream, Timeline, fault_settings, verdict
 from tests.integration.streams import caught_up
 from ticksmith.config import Settings

@@ -13,7 +13,6 @@ import gc
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ import matplotlib.image
 import pytest
 import yaml
 from aiokafka import AIOKafkaProducer
+from bench._service import free_port
 
 from tests.bad_records import BAD, KEPT_FROM_BAD, MAX_RECORD_BYTES
 from tests.integration import streams
@@ -89,12 +89,6 @@ def dashboard_queries() -> list[tuple[str, str]]:
             queries.append((panel["title"], expr))
     assert queries, "the dashboard has no queries"
     return queries
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def write_config(directory: Path, target_port: int) -> Path:
