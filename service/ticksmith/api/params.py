@@ -79,8 +79,9 @@ def instant(query: Mapping[str, str], name: str) -> int | None:
     raw = query.get(name)
     if raw is None:
         return None
-    ns = int(raw) if _NS_DIGITS.fullmatch(raw) else _iso_ns(raw)
-    if ns is None or (ns > NS_MAX and raw.isascii() and raw.isdigit()):
+    digits = _NS_DIGITS.fullmatch(raw) is not None
+    ns = int(raw) if digits else _iso_ns(raw)
+    if ns is None or (digits and ns > NS_MAX):
         raise BadParameter(f"{name} must be {INSTANT_FORMS}, got {_shown(raw)}")
     return min(max(ns, NS_MIN), NS_MAX)
 

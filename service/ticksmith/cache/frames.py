@@ -75,10 +75,6 @@ class GrowingFrame:
         finding a range by binary search."""
         return self._ints[0, self._lo : self._hi]
 
-    def tail(self, limit: int) -> dict[str, Column]:
-        """The last `limit` rows as columns (see :meth:`rows`)."""
-        return self.rows(max(len(self) - limit, 0), len(self))
-
     def rows(self, lo: int, hi: int) -> dict[str, Column]:
         """Held rows lo:hi (0 is the oldest held) as columns, in the snapshot's order
         after `start` (ns since the epoch): views of the buffers, whose rows never
