@@ -33,4 +33,4 @@ def test_frames_have_the_served_columns_indexed_by_start() -> None:
     fed = GrowingFrame(["sma_2"], keep=10)
     fed.append(bars, {"sma_2": np.zeros(3)})
     assert list(fed.snapshot().columns) == [*NAMES, "sma_2"]
-    assert list(fed.tail(2)) == [START_COLUMN, *NAMES, "sma_2"]
+    assert list(fed.rows(1, 3)) == [START_COLUMN, *NAMES, "sma_2"]

@@ -6,7 +6,7 @@ from typing import Any
 
 from ticksmith import __version__
 from ticksmith.api import pages
-from ticksmith.api.params import MAX_SYMBOL_BYTES
+from ticksmith.api.params import MAX_SYMBOL_BYTES, NS_MAX
 from ticksmith.bar import SERVED, START, START_COLUMN, Field
 
 ARROW = "application/vnd.apache.arrow.stream"
@@ -41,10 +41,42 @@ _limit = {
     "name": "limit",
     "in": "query",
     "required": False,
-    "description": "Newest rows to return.",
+    "description": "Rows to return at most: the newest without `from`/`to`, else the oldest "
+    "of the range (`next` then links to the rest).",
     "schema": {"type": "integer", "minimum": 1, "maximum": 100000, "default": 100},
 }
 _number = {"type": "number", "nullable": True}
+_instant_schema = {
+    "oneOf": [
+        {"type": "integer", "format": "int64", "minimum": 0, "maximum": NS_MAX},
+        {"type": "string", "format": "date-time"},
+    ]
+}
+
+
+def _instant(name: str, side: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": f"{side} of the range [from, to) of bar starts: ns since the epoch, or an "
+        "RFC 3339 date-time with seconds and a zone (`Z` or `±HH:MM`, `+` written `%2B`), "
+        "e.g. `2024-11-24T14:40:00Z`. A time without a zone is refused; `from` after `to` "
+        "is refused. With either, the rows are the range's oldest `limit` bars.",
+        "schema": _instant_schema,
+    }
+
+
+_next = {
+    "type": "string",
+    "nullable": True,
+    "description": "Only with `from` or `to`: path and query of the range's next page (the "
+    "same request from the first bar the limit left out); null when the range is complete.",
+}
+_link = {
+    "description": 'With `from` or `to`, when the limit cut the range: `<next>; rel="next"`.',
+    "schema": {"type": "string"},
+}
 _page_limit = {
     "name": "limit",
     "in": "query",
@@ -74,6 +106,7 @@ def _rows(extra: dict[str, Any] | None = None) -> dict[str, Any]:
         "properties": {
             "symbol": {"type": "string"},
             "interval_ms": {"type": "integer"},
+            "next": _next,
             "rows": {
                 "type": "array",
                 "items": {
@@ -96,11 +129,19 @@ def _column(field: Field) -> dict[str, Any]:
 def _frame_op(summary: str, schema: str, intervals_ms: tuple[int, ...]) -> dict[str, Any]:
     return {
         "summary": summary,
-        "parameters": [_symbol, _interval(intervals_ms), _limit],
+        "parameters": [
+            _symbol,
+            _interval(intervals_ms),
+            _limit,
+            _instant("from", "Start (inclusive)"),
+            _instant("to", "End (exclusive)"),
+        ],
         "responses": {
             "200": {
-                "description": "Newest rows, oldest first. Arrow IPC stream when asked for "
-                f"with `Accept: {ARROW}`.",
+                "description": "Newest rows, or a range's rows (bars whose start is in "
+                "[from, to)), oldest first. Arrow IPC stream when asked for with "
+                f"`Accept: {ARROW}`; a range's `next` is then in the `Link` header only.",
+                "headers": {"Link": _link},
                 "content": {
                     "application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}},
                     ARROW: {"schema": {"type": "string", "format": "binary"}},

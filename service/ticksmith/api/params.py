@@ -6,12 +6,16 @@ turns that into a 400 with a JSON body. Integers are ASCII digits only, so
 ``"²"`` (which ``str.isdigit`` accepts) and Arabic-Indic digits (which ``int``
 accepts) are refused, and a bound on the digit count keeps ``int()`` from ever
 seeing a 5,000-digit string, which it refuses with a ValueError of its own.
+An instant is such an integer of ns since the epoch, or an RFC 3339 date-time
+(ISO-8601 with seconds and an explicit zone: ``Z`` or ``±HH:MM``); a local time
+without a zone would mean a different instant on every client, so it is refused.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
+from datetime import UTC, datetime, timedelta
 
 from multidict import MultiMapping
 
@@ -19,7 +23,20 @@ from ticksmith.errors import TicksmithError
 
 MAX_SYMBOL_BYTES = 255  # the symbol rule of the ingest path: 1..255 UTF-8 bytes
 _DIGITS = re.compile(r"[0-9]{1,18}")  # 18 digits: any value fits in an int64
+_NS_DIGITS = re.compile(r"[0-9]{1,19}")  # today's ns have 19 digits
 _SHOWN_CHARS = 40
+_INSTANT = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?"
+    r"(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))"
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
+# Any bar start is an int64: a date-time beyond one selects the rows its end would.
+NS_MIN, NS_MAX = -(2**63), 2**63 - 1
+INSTANT_FORMS = (
+    f"ns since the epoch in ASCII digits (0..{NS_MAX}), or ISO-8601 with seconds and "
+    "Z or ±HH:MM (+ written %2B)"
+)
 
 
 class BadParameter(TicksmithError, ValueError):
@@ -55,6 +72,36 @@ def one_of(query: Mapping[str, str], name: str, choices: tuple[int, ...]) -> int
     if _DIGITS.fullmatch(raw) is None or int(raw) not in choices:
         raise BadParameter(f"{name} must be one of {list(choices)} (ms), got {_shown(raw)}")
     return int(raw)
+
+
+def instant(query: Mapping[str, str], name: str) -> int | None:
+    """An instant as ns since the epoch (kept within int64), or None when absent."""
+    raw = query.get(name)
+    if raw is None:
+        return None
+    digits = _NS_DIGITS.fullmatch(raw) is not None
+    ns = int(raw) if digits else _iso_ns(raw)
+    if ns is None or (digits and ns > NS_MAX):
+        raise BadParameter(f"{name} must be {INSTANT_FORMS}, got {_shown(raw)}")
+    return min(max(ns, NS_MIN), NS_MAX)
+
+
+def _iso_ns(raw: str) -> int | None:
+    """ns since the epoch of an ISO-8601 date-time with a zone, else None."""
+    match = _INSTANT.fullmatch(raw)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second = (int(match[i]) for i in range(1, 7))
+    sign, off_hours, off_minutes = match[8], int(match[9] or 0), int(match[10] or 0)
+    if off_hours > 23 or off_minutes > 59:
+        return None
+    try:
+        wall = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+    except ValueError:  # February 30th, hour 24, second 60, year 0
+        return None
+    offset = (off_hours * 60 + off_minutes) * 60 * (-1 if sign == "-" else 1)
+    seconds = (wall - _EPOCH) // _SECOND - offset
+    return seconds * 1_000_000_000 + int((match[7] or "").ljust(9, "0"))
 
 
 def symbol(raw: str, name: str = "symbol") -> str:

@@ -14,7 +14,7 @@ import pyarrow as pa
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from ticksmith.api import pages, params
+from ticksmith.api import pages, params, ranges
 from ticksmith.api.openapi import ARROW, document
 from ticksmith.api.params import BadParameter
 from ticksmith.cache.frames import GrowingFrame
@@ -65,14 +65,16 @@ def make_app(
 
     def frame_route(kind: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handler(request: web.Request) -> web.Response:
-            query = params.only(request.query, ("interval", "limit"))
+            query = params.only(request.query, ("interval", "limit", "from", "to"))
             symbol = params.symbol(request.match_info["symbol"])
             interval = params.one_of(query, "interval", intervals_ms)
             limit = params.integer(query, "limit", 1, MAX_LIMIT, DEFAULT_LIMIT)
+            chosen = ranges.span(params.instant(query, "from"), params.instant(query, "to"))
             key = Key(symbol, kind, interval)
             try:
                 with cache.pin_value(key) as value:  # serialise from a strong reference
-                    return _respond(request, key, _columns(value, limit))
+                    columns, next_ns = _columns(value, limit, chosen)
+                    return _respond(request, key, columns, _page(request, query, chosen, next_ns))
             except UnknownSymbol:
                 raise await _unknown(key.symbol, owner) from None
 
@@ -109,24 +111,55 @@ async def _unknown(symbol: str, owner: Owner) -> web.HTTPException:
 Columns = dict[str, npt.NDArray[np.generic]]
 
 
-def _columns(value: GrowingFrame | pd.DataFrame, limit: int) -> Columns:
-    """The last `limit` rows, as columns with `start` (ns since the epoch) first:
-    straight from a fed frame's buffers, or from a DataFrame indexed by start."""
+def _columns(
+    value: GrowingFrame | pd.DataFrame, limit: int, chosen: ranges.Span | None
+) -> tuple[Columns, int | None]:
+    """The rows asked for, as columns with `start` (ns since the epoch) first,
+    and the start of the first row the limit left out of a range: the newest
+    `limit` rows without a range, else the oldest `limit` of the range."""
+    starts = value.starts if isinstance(value, GrowingFrame) else value.index.asi8
+    if chosen is None:
+        lo, hi, next_ns = ranges.newest(len(starts), limit)
+    else:
+        lo, hi, next_ns = ranges.window(starts, chosen, limit)
+    return _rows(value, lo, hi), next_ns
+
+
+def _rows(value: GrowingFrame | pd.DataFrame, lo: int, hi: int) -> Columns:
+    """Rows lo:hi straight from a fed frame's buffers, or from a DataFrame indexed
+    by start."""
     if isinstance(value, GrowingFrame):
-        return value.tail(limit)
-    rows = value.tail(limit)
+        return value.rows(lo, hi)
+    rows = value.iloc[lo:hi]
     return {"start": rows.index.asi8, **{str(n): rows[n].to_numpy() for n in rows.columns}}
 
 
-def _respond(request: web.Request, key: Key, columns: Columns) -> web.Response:
+def _page(
+    request: web.Request, query: dict[str, str], chosen: ranges.Span | None, next_ns: int | None
+) -> dict[str, str | None] | None:
+    """What a range adds to the response: the next page's link, null on the last;
+    nothing without a range, whose response is as it always was."""
+    if chosen is None:
+        return None
+    return {"next": ranges.next_link(request.rel_url, query, next_ns)}
+
+
+def _respond(
+    request: web.Request, key: Key, columns: Columns, page: dict[str, str | None] | None = None
+) -> web.Response:
+    """JSON, or Arrow when asked for. A range's `next` link (null on its last page)
+    goes in the JSON body, and in a `Link` header for either format."""
+    headers = {"Link": f'<{page["next"]}>; rel="next"'} if page and page["next"] else {}
     if ARROW in request.headers.get("Accept", ""):
         sink = pa.BufferOutputStream()
         table = pa.Table.from_pydict(columns)
         with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
-        return web.Response(body=sink.getvalue().to_pybytes(), content_type=ARROW)
-    body = {"symbol": key.symbol, "interval_ms": key.interval_ms, "rows": _records(columns)}
-    return web.Response(body=_json.encode(body), content_type="application/json")
+        body = sink.getvalue().to_pybytes()
+        return web.Response(body=body, content_type=ARROW, headers=headers)
+    rows = {"symbol": key.symbol, "interval_ms": key.interval_ms, "rows": _records(columns)}
+    body = _json.encode(rows | (page or {}))
+    return web.Response(body=body, content_type="application/json", headers=headers)
 
 
 _json = msgspec.json.Encoder()  # writes NaN and infinities as null

@@ -69,11 +69,17 @@ class GrowingFrame:
             self._snapshot = self._frame(self._lo, self._hi)
         return self._snapshot
 
-    def tail(self, limit: int) -> dict[str, Column]:
-        """The last `limit` rows as columns, in the snapshot's order after `start`
-        (ns since the epoch): views of the buffers, whose rows never change. The
-        cost is the columns, not the rows held."""
-        lo, hi = max(self._lo, self._hi - limit), self._hi
+    @property
+    def starts(self) -> npt.NDArray[np.int64]:
+        """The held rows' bar starts (ns since the epoch), oldest first: a view, for
+        finding a range by binary search."""
+        return self._ints[0, self._lo : self._hi]
+
+    def rows(self, lo: int, hi: int) -> dict[str, Column]:
+        """Held rows lo:hi (0 is the oldest held) as columns, in the snapshot's order
+        after `start` (ns since the epoch): views of the buffers, whose rows never
+        change. The cost is the columns, not the rows held."""
+        lo, hi = self._lo + lo, self._lo + hi
         return {START_COLUMN: self._ints[0, lo:hi], **self._views(lo, hi)}
 
     def _views(self, lo: int, hi: int) -> dict[str, Column]:

@@ -114,7 +114,7 @@ class ProxyCache:
     @contextmanager
     def pin_value(self, key: Key) -> Iterator[Any]:
         """As :meth:`pin`, but a growing frame itself instead of its snapshot, for a
-        reader that takes a few rows straight from its columns (``GrowingFrame.tail``)."""
+        reader that takes a few rows straight from its columns (``GrowingFrame.rows``)."""
         value = self._value(key)
         try:
             yield value

@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from ticksmith.app import _feed
+from ticksmith.bar import START_COLUMN
+from ticksmith.cache.frames import GrowingFrame
 from ticksmith.cache.proxy_cache import Key, ProxyCache
 from ticksmith.cache.sources import IndicatorSource
 from ticksmith.indicators.registry import REGISTRY
@@ -24,7 +26,7 @@ from ticksmith.indicators.spec import parse_specs
 from ticksmith.metrics import Metrics
 from ticksmith.pipeline.indicator_worker import IndicatorWorker
 from ticksmith.produce.market import tick_batch
-from ticksmith.store.bars import vwap
+from ticksmith.store.bars import BAR_DTYPE, vwap
 from ticksmith.store.store import Store
 
 SYMBOLS = ("A", "B", "C")
@@ -192,3 +194,22 @@ def test_first_reads_and_rebuilds_far_past_the_history_equal_what_was_published(
         with world.cache.pin(Key(symbol, "indicators", 1_000)) as frame:
             assert_published(world, symbol, frame)
     assert (world.recomputes("first"), world.recomputes("reclaimed")) == (3, 3)
+
+
+def test_a_range_of_held_rows_is_the_snapshots_rows_however_the_buffers_moved() -> None:
+    """`starts` and `rows(lo, hi)` count from the oldest row held, which moves as
+    `keep` drops rows and as the buffers are copied to new ones."""
+    frame = GrowingFrame(("x",), keep=5, capacity=4)
+    for batch in range(8):
+        bars = np.zeros(3, BAR_DTYPE)
+        bars["start_ns"] = np.arange(3) + 3 * batch
+        bars["close"] = bars["start_ns"] * 1.5
+        frame.append(bars, {"x": bars["close"] + 0.25})
+        snapshot = frame.snapshot()
+        np.testing.assert_array_equal(frame.starts, snapshot.index.asi8)
+        for lo, hi in [(0, len(frame)), (1, 3), (2, 2), (len(frame) - 1, len(frame))]:
+            rows = frame.rows(lo, hi)
+            np.testing.assert_array_equal(rows[START_COLUMN], snapshot.index.asi8[lo:hi])
+            for name in snapshot.columns:
+                np.testing.assert_array_equal(rows[name], snapshot[name].to_numpy()[lo:hi])
+    assert frame.starts.tolist() == [19, 20, 21, 22, 23]
