@@ -62,12 +62,11 @@ class Survey:
         symbol, ts = chunk["symbol"], chunk["ts"]
         by_symbol = ts.groupby(symbol, sort=False)
         before = by_symbol.cummax().groupby(symbol, sort=False).shift(fill_value=_NEVER)
-        first = ~symbol.duplicated().to_numpy()
-        carried = [self.newest.get(s, _NEVER) for s in symbol.to_numpy()[first]]
-        before = before.to_numpy().copy()
-        before[first] = carried
+        codes, names = pd.factorize(symbol)
+        carried = np.array([self.newest.get(s, _NEVER) for s in names], dtype=np.int64)
+        before = np.maximum(before.to_numpy(), carried[codes])
         for s, newest in by_symbol.max().items():  # a loop per symbol, not per tick
-            self.newest[s] = max(newest, self.newest.get(s, _NEVER))
+            self.newest[s] = max(int(newest), self.newest.get(s, _NEVER))
         return int((ts.to_numpy() < before).sum())
 
     def warnings(self, min_event_time_ns: int) -> list[str]:

@@ -187,11 +187,9 @@ def _raw_chunks(path: Path, kind: str, wanted: list[str], spec: TickFile) -> Ite
             text[spec.source("ts")] = str
         yield from pd.read_csv(path, usecols=wanted, dtype=text, chunksize=n)
     else:
-        # dtype and dates not guessed (a "timestamp" column would be turned into
-        # dates); precise_float so a price reads back as the number written
-        reader = pd.read_json(
-            path, lines=True, chunksize=n, dtype=False, convert_dates=False, precise_float=True
-        )
+        # dtype=False: no guessing (a "timestamp" column would be turned into dates);
+        # precise_float so a price reads back as the number written
+        reader = pd.read_json(path, lines=True, chunksize=n, dtype=False, precise_float=True)
         with reader:
             for raw in reader:
                 yield raw[wanted]
