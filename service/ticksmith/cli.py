@@ -155,7 +155,7 @@ async def _produce(settings: Settings, args: argparse.Namespace) -> None:
 
 async def _replay(settings: Settings, args: argparse.Namespace) -> None:
     from ticksmith.app import stop_on_signals
-    from ticksmith.produce.replay import ReplaySpec, replay, survey
+    from ticksmith.produce.replay import ReplaySpec, replay, require_topic, survey
     from ticksmith.produce.tick_file import TickFile, parse_columns
 
     file = TickFile(args.file, parse_columns(args.columns), args.ts_unit, args.side_default)
@@ -174,6 +174,7 @@ async def _replay(settings: Settings, args: argparse.Namespace) -> None:
     producer = tick_producer(settings.kafka)
     await start_client(producer, settings.kafka.bootstrap_servers, settings.kafka.security)
     try:
+        await require_topic(producer, spec.topic, settings.kafka.bootstrap_servers)
         sent, elapsed_s = await replay(producer, file, spec, stop, found.ticks)
     finally:
         await producer.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -92,3 +93,20 @@ async def test_replay_warns_of_old_and_unordered_ticks_and_the_service_refuses_t
     assert_bars_equal(bars, expected)
     k = settings.kafka
     assert len(await read_all(k.bootstrap_servers, k.dead_letter_topic, 300)) == 300
+
+
+async def test_replay_to_a_missing_topic_names_the_setting(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "ticks.csv"
+    Market(symbol_names(2), seed=1).chunk(10).to_csv(path, index=False)
+    env = {
+        **os.environ,
+        "TICKSMITH_KAFKA__BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "TICKSMITH_KAFKA__TICKS_TOPIC": "no-such-topic",
+    }
+    command = [sys.executable, "-m", "ticksmith", "replay", str(path), "--quiet"]
+    proc = await asyncio.create_subprocess_exec(*command, env=env, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 1
+    assert "kafka.ticks_topic: topic 'no-such-topic' does not exist" in err.decode()

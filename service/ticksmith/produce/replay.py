@@ -21,6 +21,7 @@ import pandas as pd
 from aiokafka import AIOKafkaProducer
 from tqdm import tqdm
 
+from ticksmith.errors import MissingTopic
 from ticksmith.produce.tick_file import TickFile
 from ticksmith.produce.writer import Format, encode_chunk, send_all
 
@@ -93,6 +94,17 @@ def survey(file: TickFile, min_event_time_ns: int) -> Survey:
     for chunk in file.chunks():
         found.add(chunk, min_event_time_ns)
     return found
+
+
+async def require_topic(producer: AIOKafkaProducer, topic: str, bootstrap_servers: str) -> None:
+    """Stop, naming the setting, when the ticks topic is missing: aiokafka would wait
+    for its metadata until a timeout, logging an error ten times a second."""
+    cluster = await producer.client.fetch_all_metadata()
+    if topic not in cluster.topics():
+        raise MissingTopic(
+            f"kafka.ticks_topic: topic {topic!r} does not exist on {bootstrap_servers};"
+            " create it (`ticksmith topics`) or fix the setting"
+        )
 
 
 async def replay(
