@@ -1,4 +1,5 @@
-"""The `ticksmith` command: run the service, produce a synthetic market, create topics."""
+"""The `ticksmith` command: run the service, produce a synthetic market, replay a file of
+ticks, create topics."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from ticksmith.errors import ConfigError, TicksmithError
 from ticksmith.kafka.clients import tick_producer
 from ticksmith.kafka.diagnose import start_client
 from ticksmith.kafka.redact import redact_kafka_logs
+from ticksmith.produce.tick_file import TS_UNITS, TickFileError
 from ticksmith.produce.writer import FORMATS
 
 
@@ -39,9 +41,12 @@ def main(argv: list[str] | None = None) -> int:
         from ticksmith.workers import supervise
 
         return supervise(settings, args.workers, args.config, args.summary)
-    command = {"run": _run, "produce": _produce, "topics": _topics}[args.command]
+    command = {"run": _run, "produce": _produce, "replay": _replay, "topics": _topics}
     try:
-        uvloop.run(command(settings, args))
+        uvloop.run(command[args.command](settings, args))
+    except TickFileError as exc:  # a file or flag to fix, found before anything was sent
+        print(f"ticksmith: {exc}", file=sys.stderr)
+        return 2
     except TicksmithError as exc:
         print(f"ticksmith: {exc}", file=sys.stderr)
         return 1
@@ -78,9 +83,29 @@ def _parser() -> argparse.ArgumentParser:
         "--batch-size", type=int, default=100, help="ticks per record for binary-batch"
     )
     produce.add_argument("--quiet", action="store_true", help="no progress display")
+    _replay_parser(sub.add_parser("replay", help="write a file of ticks to the ticks topic"))
     topics = sub.add_parser("topics", help="create the ticks and dead-letter topics if missing")
     topics.add_argument("--partitions", type=int, help="default: kafka.topic_partitions")
     return parser
+
+
+def _replay_parser(replay: argparse.ArgumentParser) -> None:
+    replay.add_argument("file", type=Path, help=".csv, .csv.gz, .parquet, .jsonl or .ndjson")
+    replay.add_argument("--format", choices=FORMATS, default="json", dest="fmt")
+    replay.add_argument(
+        "--batch-size", type=int, default=100, help="ticks per record for binary-batch"
+    )
+    replay.add_argument(
+        "--columns",
+        default="",
+        help="the file's column names, e.g. symbol=SYM,ts=time,price=px,size=qty,side=side",
+    )
+    replay.add_argument("--ts-unit", choices=TS_UNITS, default="ns", help="of the ts column")
+    replay.add_argument(
+        "--speed", type=float, default=0.0, help="times real time by event time; 0 = flat out"
+    )
+    replay.add_argument("--side-default", choices=("B", "S"), help="for a file without sides")
+    replay.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> None:
@@ -126,6 +151,35 @@ async def _produce(settings: Settings, args: argparse.Namespace) -> None:
     finally:
         await producer.stop()
     logging.getLogger("ticksmith").info("produced %d ticks to %s", sent, spec.topic)
+
+
+async def _replay(settings: Settings, args: argparse.Namespace) -> None:
+    from ticksmith.app import stop_on_signals
+    from ticksmith.produce.replay import ReplaySpec, replay, require_topic, survey
+    from ticksmith.produce.tick_file import TickFile, parse_columns
+
+    file = TickFile(args.file, parse_columns(args.columns), args.ts_unit, args.side_default)
+    spec = ReplaySpec(
+        topic=settings.kafka.ticks_topic,
+        fmt=args.fmt,
+        batch_size=args.batch_size,
+        speed=args.speed,
+        progress=not args.quiet,
+    )
+    found = survey(file, settings.ingest.min_event_time)
+    for warning in found.warnings(settings.ingest.min_event_time):
+        print(f"ticksmith: warning: {warning}", file=sys.stderr)
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    producer = tick_producer(settings.kafka)
+    await start_client(producer, settings.kafka.bootstrap_servers, settings.kafka.security)
+    try:
+        await require_topic(producer, spec.topic, settings.kafka.bootstrap_servers)
+        sent, elapsed_s = await replay(producer, file, spec, stop, found.ticks)
+    finally:
+        await producer.stop()
+    rate = sent / elapsed_s if elapsed_s > 0 else 0.0
+    print(f"sent {sent:,} ticks to {spec.topic} in {elapsed_s:.1f} s: {rate:,.0f} ticks/s")
 
 
 async def _topics(settings: Settings, args: argparse.Namespace) -> None:
