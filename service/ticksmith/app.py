@@ -23,7 +23,6 @@ from ticksmith.api.server import make_app
 from ticksmith.cache.proxy_cache import ProxyCache
 from ticksmith.cache.sources import BarSource, IndicatorSource, TickSource
 from ticksmith.config import Settings
-from ticksmith.errors import MissingTopic
 from ticksmith.indicators.closed import ClosedByInterval
 from ticksmith.indicators.spec import indicator_specs
 from ticksmith.ingest.dead_letter import DeadLetters
@@ -31,6 +30,7 @@ from ticksmith.kafka.clients import PRODUCER_MAX_REQUEST_BYTES, kafka_clients
 from ticksmith.kafka.diagnose import start_client
 from ticksmith.kafka.ownership import Ownership
 from ticksmith.kafka.settings import KafkaSettings
+from ticksmith.kafka.topics import missing_topic
 from ticksmith.kafka.watchdog import watch_metadata_tasks
 from ticksmith.metrics import MemoryMetrics, Metrics
 from ticksmith.monitor.gc_stats import GCStats
@@ -228,10 +228,7 @@ async def require_topics(consumer: AIOKafkaConsumer, kafka: KafkaSettings) -> No
     for setting in ("ticks_topic", "dead_letter_topic", "output_topic"):
         topic = getattr(kafka, setting)
         if topic not in existing:
-            raise MissingTopic(
-                f"kafka.{setting}: topic {topic!r} does not exist on {kafka.bootstrap_servers};"
-                " create it (`ticksmith topics`) or fix the setting"
-            )
+            raise missing_topic(setting, topic, kafka.bootstrap_servers)
 
 
 def stop_on_signals(stop: asyncio.Event) -> None:

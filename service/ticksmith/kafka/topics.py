@@ -9,6 +9,7 @@ import time
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
+from ticksmith.errors import MissingTopic
 from ticksmith.kafka.clients import admin_client
 from ticksmith.kafka.diagnose import start_client
 from ticksmith.kafka.settings import KafkaSettings
@@ -44,3 +45,11 @@ async def _start(admin: AIOKafkaAdminClient, kafka: KafkaSettings, timeout_s: fl
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.5)
+
+
+def missing_topic(setting: str, topic: str, bootstrap_servers: str) -> MissingTopic:
+    """The error for a configured topic the cluster does not have, naming the setting."""
+    return MissingTopic(
+        f"kafka.{setting}: topic {topic!r} does not exist on {bootstrap_servers};"
+        " create it (`ticksmith topics`) or fix the setting"
+    )

@@ -21,7 +21,7 @@ import pandas as pd
 from aiokafka import AIOKafkaProducer
 from tqdm import tqdm
 
-from ticksmith.errors import MissingTopic
+from ticksmith.kafka.topics import missing_topic
 from ticksmith.produce.tick_file import TickFile
 from ticksmith.produce.writer import Format, encode_chunk, send_all
 
@@ -46,13 +46,10 @@ class Survey:
     ticks: int = 0
     too_old: int = 0  # before ingest.min_event_time
     behind: int = 0  # earlier than a tick before them of the same symbol
-    first_ts: int | None = None
     newest: dict[str, int] = field(default_factory=dict)  # by symbol
 
     def add(self, chunk: pd.DataFrame, min_event_time_ns: int) -> None:
         ts = chunk["ts"].to_numpy()
-        if self.first_ts is None and len(ts):
-            self.first_ts = int(ts[0])
         self.ticks += len(ts)
         self.too_old += int((ts < min_event_time_ns).sum())
         self.behind += self._behind(chunk)
@@ -101,10 +98,7 @@ async def require_topic(producer: AIOKafkaProducer, topic: str, bootstrap_server
     for its metadata until a timeout, logging an error ten times a second."""
     cluster = await producer.client.fetch_all_metadata()
     if topic not in cluster.topics():
-        raise MissingTopic(
-            f"kafka.ticks_topic: topic {topic!r} does not exist on {bootstrap_servers};"
-            " create it (`ticksmith topics`) or fix the setting"
-        )
+        raise missing_topic("ticks_topic", topic, bootstrap_servers)
 
 
 async def replay(

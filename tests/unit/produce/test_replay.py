@@ -53,7 +53,7 @@ def test_the_survey_counts_ticks_before_the_minimum_event_time(tmp_path: Path) -
 
 def test_ticks_in_order_give_no_warning(tmp_path: Path) -> None:
     found = survey(parquet(TICKS, tmp_path / "t.parquet"), MIN_2000)
-    assert (found.ticks, found.first_ts) == (len(TICKS), int(TICKS["ts"].iloc[0]))
+    assert found.ticks == len(TICKS)
     assert found.warnings(MIN_2000) == []
 
 
