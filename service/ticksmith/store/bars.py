@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ticksmith.bar import SERVED, STORED, VWAP
+from ticksmith.store.kernels import aggregate
 
 BAR_DTYPE = np.dtype([(field.name, field.dtype) for field in STORED])  # fields: ticksmith.bar
 Bars = npt.NDArray[np.void]
@@ -40,20 +41,22 @@ def segment(
     price: npt.NDArray[np.float64],
     size: npt.NDArray[np.float64],
 ) -> Segments:
-    """Aggregate ticks grouped by (code, start) in time order into bars."""
-    if len(code) == 0:
-        return Segments(code=code, bars=np.empty(0, dtype=BAR_DTYPE))
-    first, last = _runs(code, start_ns)
-    bars = np.empty(len(first), dtype=BAR_DTYPE)
-    bars["start_ns"] = start_ns[first]
-    bars["open"] = price[first]
-    bars["close"] = price[last]
-    bars["high"] = np.maximum.reduceat(price, first)
-    bars["low"] = np.minimum.reduceat(price, first)
-    bars["volume"] = np.add.reduceat(size, first)
-    bars["notional"] = np.add.reduceat(price * size, first)
-    bars["count"] = last - first + 1
-    return Segments(code=code[first], bars=bars)
+    """Aggregate ticks grouped by (code, start) in time order into bars (volume
+    and notional summed tick by tick, in that order: kernels.aggregate)."""
+    code, start, *fields = aggregate(
+        np.ascontiguousarray(code, np.intp),
+        np.ascontiguousarray(start_ns, np.int64),
+        np.ascontiguousarray(price, np.float64),
+        np.ascontiguousarray(size, np.float64),
+    )
+    bars = np.empty(len(code), dtype=BAR_DTYPE)
+    bars["start_ns"] = start
+    for name, column in zip(_AGGREGATED, fields, strict=True):
+        bars[name] = column
+    return Segments(code=code, bars=bars)
+
+
+_AGGREGATED = ("open", "high", "low", "close", "volume", "notional", "count")
 
 
 def rollup(code: Ints, start_ns: npt.NDArray[np.int64], bars: Bars) -> Segments:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from ticksmith.store.groups import stable_order
+from ticksmith.store.kernels import by_slot, take_due
 
 Ints = npt.NDArray[np.intp]
 I64 = npt.NDArray[np.int64]
@@ -79,10 +79,17 @@ class Pending:
         parts: list[Ticks] = []
         slots = min(len(self._earliest), len(closed_before))  # slots past either hold none
         if self._n and (self._earliest[:slots] < closed_before[:slots]).any():
-            start = self.ts - self.ts % fine_ns
-            out = start < closed_before[self.slot]
-            parts.append((self.slot[out], self.ts[out], self.price[out], self.size[out]))
-            self._keep(~out, fine_ns)
+            *due, self._n = take_due(
+                self._slot,
+                self._ts,
+                self._price,
+                self._size,
+                self._n,
+                fine_ns,
+                _per_slot(closed_before, len(self._earliest)),
+                self._earliest,
+            )
+            parts.append(tuple(due))
         if arriving is not None:
             parts.append(arriving)
         if not parts:  # nothing due, nothing arriving
@@ -90,9 +97,8 @@ class Pending:
         slot, ts, price, size = (np.concatenate(column) for column in zip(*parts, strict=True))
         if not len(slot):
             return slot, ts, price, size
-        order = stable_order(slot, int(slot.max()) + 1)
-        s, t = slot[order], ts[order]
-        if (t[1:] < t[:-1])[s[1:] == s[:-1]].any():  # out of time order within a slot
+        order, in_order = by_slot(slot, ts, int(slot.max()) + 1)
+        if not in_order:  # out of time order within a slot
             order = np.lexsort((ts, ts - ts % fine_ns, slot))
         return slot[order], ts[order], price[order], size[order]
 
@@ -128,3 +134,12 @@ class Pending:
         mine = self.slot == slot
         order = np.argsort(self.ts[mine], kind="stable")
         return self.ts[mine][order], self.price[mine][order], self.size[mine][order]
+
+
+def _per_slot(closed_before: I64, slots: int) -> I64:
+    """`closed_before` for every slot of the buffer: slots it does not reach close nothing."""
+    if len(closed_before) >= slots:
+        return np.ascontiguousarray(closed_before, np.int64)
+    padded = np.full(slots, np.iinfo(np.int64).min, np.int64)
+    padded[: len(closed_before)] = closed_before
+    return padded
