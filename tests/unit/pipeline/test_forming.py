@@ -3,6 +3,8 @@ the bar closes with no further tick, bit for bit, and reading them changes nothi
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -132,7 +134,7 @@ def test_peeking_changes_nothing(ticks: list[Tick], cuts: list[int]) -> None:
     peeking, plain = Pipeline(), Pipeline()
     edges = sorted({0, len(ticks), *(c for c in cuts if c < len(ticks))})
     whole = batch(ticks)
-    for lo, hi in zip(edges, edges[1:], strict=False):
+    for lo, hi in itertools.pairwise(edges):
         part = whole.take(np.arange(lo, hi))
         for symbol in (*SYMBOLS, "NOPE"):
             if peeking.store.get(symbol) is None:
