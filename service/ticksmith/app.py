@@ -41,6 +41,7 @@ from ticksmith.monitor.pressure import PressurePolicy
 from ticksmith.monitor.stalls import watch_stalls
 from ticksmith.output import Publisher
 from ticksmith.pipeline.batch import BatchEffects
+from ticksmith.pipeline.forming import FormingReader
 from ticksmith.pipeline.indicator_worker import IndicatorWorker
 from ticksmith.pipeline.member import FetchSettings, GroupMember
 from ticksmith.pipeline.replay import ReplayPlanner
@@ -150,6 +151,7 @@ async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIter
         settings.bars.intervals_ms,
         ready=lambda: bool(member.assigned) and not member.warming_up,
         owner=ownership.owner,
+        bars_in_progress=FormingReader(store, indicators),
     )
     async with contextlib.AsyncExitStack() as stack:
         port = await _serve(stack, api, settings)

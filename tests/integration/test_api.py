@@ -189,7 +189,8 @@ async def test_every_parameter_the_document_declares_refuses_malformed_values(
         ]
     refused = {(path, name) for path, name, ok in tried if ok}
     assert refused == {(path, name) for path, name, _ in tried}, [t for t in tried if not t[2]]
-    assert {name for _, name, _ in tried} == {"symbol", "interval", "limit", "after", "from", "to"}
+    declared = {"symbol", "interval", "limit", "after", "from", "to", "bars"}
+    assert {name for _, name, _ in tried} == declared
 
 
 def _hostile(param: dict[str, object]) -> list[str]:
@@ -197,7 +198,7 @@ def _hostile(param: dict[str, object]) -> list[str]:
     assert isinstance(schema, dict)
     if "oneOf" in schema:  # an instant: ns or a date-time
         return HOSTILE_INSTANTS
-    return HOSTILE_INTEGERS if schema["type"] == "integer" else HOSTILE_TEXTS
+    return HOSTILE_INTEGERS if schema["type"] in ("integer", "array") else HOSTILE_TEXTS
 
 
 async def _refused(root: str, path: str, param: dict[str, object], value: str) -> bool:

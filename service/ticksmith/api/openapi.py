@@ -5,26 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from ticksmith import __version__
-from ticksmith.api import pages
-from ticksmith.api.params import MAX_SYMBOL_BYTES, NS_MAX
-from ticksmith.bar import SERVED, START, START_COLUMN, Field
+from ticksmith.api import forming_doc, pages
+from ticksmith.api.params import NS_MAX
+from ticksmith.api.schema import ARROW, BAD, NOT_FOUND, SYMBOL, TEXT, column
+from ticksmith.bar import SERVED, START, START_COLUMN
 
-ARROW = "application/vnd.apache.arrow.stream"
-
-_error = {"$ref": "#/components/schemas/Error"}
-# maxLength counts characters and the rule is bytes; the server checks the bytes
-_text = {"type": "string", "minLength": 1, "maxLength": MAX_SYMBOL_BYTES}
-_symbol = {
-    "name": "symbol",
-    "in": "path",
-    "required": True,
-    "description": f"1..{MAX_SYMBOL_BYTES} bytes of UTF-8.",
-    "schema": _text,
-}
-_bad = {
-    "description": "A malformed, unknown or repeated parameter; `error` says which.",
-    "content": {"application/json": {"schema": _error}},
-}
+__all__ = ["ARROW", "document"]
 
 
 def _interval(intervals_ms: tuple[int, ...]) -> dict[str, Any]:
@@ -45,7 +31,6 @@ _limit = {
     "of the range (`next` then links to the rest).",
     "schema": {"type": "integer", "minimum": 1, "maximum": 100000, "default": 100},
 }
-_number = {"type": "number", "nullable": True}
 _instant_schema = {
     "oneOf": [
         {"type": "integer", "format": "int64", "minimum": 0, "maximum": NS_MAX},
@@ -94,12 +79,12 @@ _after = {
     "in": "query",
     "required": False,
     "description": "Cursor: the page starts after this symbol (the last of the page before).",
-    "schema": _text,
+    "schema": TEXT,
 }
 
 
 def _rows(extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    props = {START_COLUMN: _column(START)} | {field.name: _column(field) for field in SERVED}
+    props = {START_COLUMN: column(START)} | {field.name: column(field) for field in SERVED}
     return {
         "type": "object",
         "required": ["symbol", "interval_ms", "rows"],
@@ -120,17 +105,11 @@ def _rows(extra: dict[str, Any] | None = None) -> dict[str, Any]:
     }
 
 
-def _column(field: Field) -> dict[str, Any]:
-    """A bar field in a row. Any number may be null: NaN and infinities are written so."""
-    kind = _number if field.json_type == "number" else {"type": "integer"}
-    return kind | {"description": field.description}
-
-
 def _frame_op(summary: str, schema: str, intervals_ms: tuple[int, ...]) -> dict[str, Any]:
     return {
         "summary": summary,
         "parameters": [
-            _symbol,
+            SYMBOL,
             _interval(intervals_ms),
             _limit,
             _instant("from", "Start (inclusive)"),
@@ -147,11 +126,8 @@ def _frame_op(summary: str, schema: str, intervals_ms: tuple[int, ...]) -> dict[
                     ARROW: {"schema": {"type": "string", "format": "binary"}},
                 },
             },
-            "400": _bad,
-            "404": {
-                "description": "Unknown symbol here; `owner` names the member that holds it.",
-                "content": {"application/json": {"schema": _error}},
-            },
+            "400": BAD,
+            "404": NOT_FOUND,
         },
     }
 
@@ -203,7 +179,7 @@ def document(intervals_ms: tuple[int, ...]) -> dict[str, Any]:
                                 }
                             },
                         },
-                        "400": _bad,
+                        "400": BAD,
                     },
                 }
             },
@@ -213,6 +189,7 @@ def document(intervals_ms: tuple[int, ...]) -> dict[str, Any]:
                     "Closed bars with every configured indicator.", "Indicators", intervals_ms
                 )
             },
+            "/v1/symbols/{symbol}/forming": {"get": forming_doc.operation(intervals_ms)},
         },
         "components": {
             "schemas": {
@@ -251,6 +228,7 @@ def document(intervals_ms: tuple[int, ...]) -> dict[str, Any]:
                 },
                 "Bars": _rows(),
                 "Indicators": _rows({"type": "number", "nullable": True}),
+                "Forming": forming_doc.schema(),
             }
         },
     }

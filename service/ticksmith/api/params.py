@@ -74,6 +74,20 @@ def one_of(query: Mapping[str, str], name: str, choices: tuple[int, ...]) -> int
     return int(raw)
 
 
+def some_of(query: Mapping[str, str], name: str, choices: tuple[int, ...]) -> tuple[int, ...]:
+    """A comma-separated list of `choices` (all of them when absent), each once,
+    in the order given."""
+    raw = query.get(name)
+    if raw is None:
+        return choices
+    items = raw.split(",")
+    if not all(_DIGITS.fullmatch(i) and int(i) in choices for i in items):
+        raise BadParameter(
+            f"{name} must be a comma-separated list of {list(choices)} (ms), got {_shown(raw)}"
+        )
+    return tuple(dict.fromkeys(map(int, items)))
+
+
 def instant(query: Mapping[str, str], name: str) -> int | None:
     """An instant as ns since the epoch (kept within int64), or None when absent."""
     raw = query.get(name)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import msgspec
@@ -14,7 +14,7 @@ import pyarrow as pa
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from ticksmith.api import pages, params, ranges
+from ticksmith.api import forming, pages, params, ranges
 from ticksmith.api.openapi import ARROW, document
 from ticksmith.api.params import BadParameter
 from ticksmith.cache.frames import GrowingFrame
@@ -40,6 +40,8 @@ def make_app(
     intervals_ms: tuple[int, ...],
     ready: Callable[[], bool],
     owner: Owner,
+    *,
+    bars_in_progress: forming.Forming,
 ) -> web.Application:
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(
@@ -80,6 +82,19 @@ def make_app(
 
         return handler
 
+    async def forming_bars(request: web.Request) -> web.Response:
+        query = params.only(request.query, ("bars",))
+        symbol = params.symbol(request.match_info["symbol"])
+        chosen = params.some_of(query, "bars", intervals_ms)
+        found = bars_in_progress.read(symbol, chosen)
+        if found is None:
+            raise await _unknown(symbol, owner)
+        columns, ready = forming.columns(found)
+        if ARROW in request.headers.get("Accept", ""):
+            return _arrow(forming.arrow_columns(columns, ready), {})
+        rows = forming.json_rows(_records(columns), ready)
+        return _json_response({"symbol": symbol, "rows": rows}, {})
+
     app = web.Application(middlewares=[_bad_parameters])
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
@@ -88,6 +103,7 @@ def make_app(
     app.router.add_get("/v1/symbols", symbols)
     app.router.add_get("/v1/symbols/{symbol}/bars", frame_route("bars"))
     app.router.add_get("/v1/symbols/{symbol}/indicators", frame_route("indicators"))
+    app.router.add_get("/v1/symbols/{symbol}/forming", forming_bars)
     return app
 
 
@@ -151,15 +167,23 @@ def _respond(
     goes in the JSON body, and in a `Link` header for either format."""
     headers = {"Link": f'<{page["next"]}>; rel="next"'} if page and page["next"] else {}
     if ARROW in request.headers.get("Accept", ""):
-        sink = pa.BufferOutputStream()
-        table = pa.Table.from_pydict(columns)
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
-        body = sink.getvalue().to_pybytes()
-        return web.Response(body=body, content_type=ARROW, headers=headers)
+        return _arrow(columns, headers)
     rows = {"symbol": key.symbol, "interval_ms": key.interval_ms, "rows": _records(columns)}
-    body = _json.encode(rows | (page or {}))
-    return web.Response(body=body, content_type="application/json", headers=headers)
+    return _json_response(rows | (page or {}), headers)
+
+
+def _arrow(columns: Mapping[str, Any], headers: dict[str, str]) -> web.Response:
+    """One Arrow IPC stream of one table."""
+    sink = pa.BufferOutputStream()
+    table = pa.Table.from_pydict(columns)
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    body = sink.getvalue().to_pybytes()
+    return web.Response(body=body, content_type=ARROW, headers=headers)
+
+
+def _json_response(body: dict[str, Any], headers: dict[str, str]) -> web.Response:
+    return web.Response(body=_json.encode(body), content_type="application/json", headers=headers)
 
 
 _json = msgspec.json.Encoder()  # writes NaN and infinities as null

@@ -11,7 +11,7 @@ from typing import ClassVar, Generic, TypeVar
 import numpy as np
 
 from ticksmith.indicators.columns import BarColumns, Bools, Floats, Ints, Rows
-from ticksmith.indicators.kernels.rowstate import RowState, grown
+from ticksmith.indicators.kernels.rowstate import RowState, grown, one_row
 
 Outputs = dict[str, Floats]
 
@@ -127,6 +127,15 @@ class IndicatorState(ABC):
 
     def _resume(self, row: int, bars: BarColumns) -> Outputs | None:
         return None
+
+    def one_row(self, row: int | None, phase: int) -> IndicatorState:
+        """A state of one row (row 0) holding a copy of `row`'s state, or a fresh
+        row with `phase` when None: ``update`` on it returns what it would return
+        on `row` here, by the same code, and this state is only read (a peek)."""
+        twin = one_row(self, len(self._seen), 0 if row is None else row)
+        if row is None:
+            twin.reset(np.zeros(1, np.intp), np.array([phase], np.int64))
+        return twin
 
     @property
     def resumes(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -140,6 +141,15 @@ class IndicatorEngine:
         first. Returns every column aligned with `bars`."""
         rows = np.repeat(self.rows(symbols), counts)
         return self.update(rows, BarColumns.from_records(bars))
+
+    def peek(self, symbol: str, bars: BarColumns) -> dict[str, Floats]:
+        """Every column ``update`` would return if `bars` (oldest first) closed for
+        `symbol` now, the engine only read: the same update runs on a copy of the
+        symbol's row of each state (a fresh row for a symbol not seen yet)."""
+        row, phase = self._table.row_of(symbol), self.phase_of(symbol)
+        peeker = copy.copy(self)  # shares specs and names; its states are the copies
+        peeker._states = [state.one_row(row, phase) for state in self._states]
+        return peeker.update(np.zeros(len(bars), np.intp), bars)
 
     def ready(self, rows: Rows) -> dict[str, Bools]:
         """Per spec label: whether each row has seen more than its lookback."""

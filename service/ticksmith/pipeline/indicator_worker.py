@@ -12,7 +12,7 @@ import numpy as np
 
 from ticksmith.indicators.checkpoint import Checkpoint
 from ticksmith.indicators.closed import ClosedByInterval, ClosedValues
-from ticksmith.indicators.columns import Bools, Floats, Ints, stack
+from ticksmith.indicators.columns import BarColumns, Bools, Floats, Ints, stack
 from ticksmith.indicators.engine import IndicatorEngine, phase_of
 from ticksmith.indicators.spec import IndicatorSpec
 from ticksmith.metrics import Metrics
@@ -50,6 +50,15 @@ class IndicatorWorker:
         """Every indicator column over `kept` (the symbol's bars the store holds,
         oldest first): bit for bit what ``update`` returned for them."""
         return self._checkpoints[interval_ms].values(symbol, phase_of(symbol), kept)
+
+    def peek(self, interval_ms: int, symbol: str, bars: Bars) -> ClosedValues:
+        """The values and ready flags ``update`` would give if `bars` (the symbol's
+        bars in progress, oldest first) closed now; nothing changes."""
+        values = self._engines[interval_ms].peek(symbol, BarColumns.from_records(bars))
+        count = self._seen[interval_ms].get(symbol, 0) + np.arange(1, len(bars) + 1)
+        ready = {label: count > lookback for label, lookback in self._lookbacks}
+        counts = np.array([len(bars)], np.int64)
+        return ClosedValues([symbol], counts, bars, values, ready)
 
     def drop(self, symbols: Iterable[str]) -> None:
         gone = set(symbols)

@@ -7,7 +7,7 @@ No broker: the sources are fakes that hand the cache the frames built here.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,9 @@ class NoSymbols:
     def symbols(self) -> list[str]:
         return []
 
+    def read(self, symbol: str, intervals_ms: Sequence[int]) -> None:
+        return None
+
 
 class Held:
     """A source whose value is built once and kept alive by the test."""
@@ -71,7 +74,9 @@ async def client() -> AsyncIterator[TestClient[Any, Any]]:
     async def nobody(_: str) -> None:
         return None
 
-    app = make_app(registry, NoSymbols(), cache, (1_000,), lambda: True, nobody)
+    app = make_app(
+        registry, NoSymbols(), cache, (1_000,), lambda: True, nobody, bars_in_progress=NoSymbols()
+    )
     async with TestClient(TestServer(app)) as http:
         yield http
 

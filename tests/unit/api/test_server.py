@@ -18,6 +18,7 @@ from ticksmith.api import pages
 from ticksmith.api.server import make_app
 from ticksmith.app import build_parts
 from ticksmith.config import Settings
+from ticksmith.pipeline.forming import FormingReader
 
 pytestmark = pytest.mark.timeout(60)
 INTERVALS_MS = (1_000, 60_000)
@@ -60,6 +61,16 @@ MALFORMED = [
     (f"/v1/symbols/SYM00001/indicators?limit={FIVE_THOUSAND_DIGITS}", "limit"),
     ("/v1/symbols/SYM00001/indicators?window=5", "window"),
     (f"/v1/symbols/{LONG_SYMBOL}/indicators", "symbol"),
+    ("/v1/symbols/SYM00001/forming?bars=7", "bars"),
+    ("/v1/symbols/SYM00001/forming?bars=1000,7", "bars"),
+    ("/v1/symbols/SYM00001/forming?bars=1000,", "bars"),
+    ("/v1/symbols/SYM00001/forming?bars=", "bars"),
+    ("/v1/symbols/SYM00001/forming?bars=1s", "bars"),
+    ("/v1/symbols/SYM00001/forming?bars=%EF%BC%91000", "bars"),
+    (f"/v1/symbols/SYM00001/forming?bars={FIVE_THOUSAND_DIGITS}", "bars"),
+    ("/v1/symbols/SYM00001/forming?bars=1000&bars=60000", "bars"),
+    ("/v1/symbols/SYM00001/forming?interval=1000", "interval"),
+    (f"/v1/symbols/{LONG_SYMBOL}/forming", "symbol"),
 ]
 
 
@@ -91,8 +102,17 @@ def owner() -> CountingOwner:
 async def client(owner: CountingOwner) -> AsyncIterator[TestClient[Any, Any]]:
     registry = CollectorRegistry()
     settings = Settings(bars={"intervals_ms": INTERVALS_MS})
-    _, _, _, cache = build_parts(settings, registry)
-    app = make_app(registry, Listed(SYMBOLS), cache, INTERVALS_MS, lambda: True, owner)
+    _, store, worker, cache = build_parts(settings, registry)
+    forming = FormingReader(store, worker)
+    app = make_app(
+        registry,
+        Listed(SYMBOLS),
+        cache,
+        INTERVALS_MS,
+        lambda: True,
+        owner,
+        bars_in_progress=forming,
+    )
     async with TestClient(TestServer(app)) as http:
         yield http
 

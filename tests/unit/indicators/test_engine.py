@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tests.unit.indicators.series import random_walk
+from tests.unit.indicators.specs import SPECS as ALL_SPECS
 from ticksmith.indicators import BarColumns, IndicatorEngine, IndicatorSpec, parse_specs
 from ticksmith.indicators.engine import occurrence
 from ticksmith.store.bars import BAR_DTYPE
@@ -81,3 +82,17 @@ def test_update_closed_reads_the_store_bars() -> None:
     got = np.concatenate([out["X"]["vwap_4"], out["X2"]["vwap_4"]])
     np.testing.assert_array_equal(got, want["vwap_4"])
     assert len(out["Y"]["obv"]) == 3 and engine.update_closed({}) == {}
+
+
+def test_a_peek_is_what_update_returns_next_and_changes_nothing() -> None:
+    """Every tested parameter set (long windows cross several blocks), peeked at
+    every bar while another symbol shares the states."""
+    bars = random_walk(450, seed=9)
+    engine, plain = IndicatorEngine(ALL_SPECS, capacity=1), IndicatorEngine(ALL_SPECS, capacity=1)
+    for i in range(len(bars) - 1):
+        peeked = engine.peek("A", bars.take(np.array([i, i + 1])))
+        got = engine.update(engine.rows(["B", "A"]), BarColumns.concat([one_bar(bars, i)] * 2))
+        want = plain.update(plain.rows(["A"]), one_bar(bars, i))
+        for column in engine.columns:
+            assert got[column][1:].tobytes() == want[column].tobytes(), column
+            assert peeked[column][:1].tobytes() == want[column].tobytes(), column

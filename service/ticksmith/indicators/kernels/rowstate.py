@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar
+import copy
+from typing import Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -10,8 +11,10 @@ import numpy.typing as npt
 from ticksmith.indicators.columns import Floats, Ints, Rows
 
 T = TypeVar("T", bound=np.generic)
+S = TypeVar("S")
 
 
+@runtime_checkable
 class RowState(Protocol):
     """State with one row per symbol: grows with the symbol table, and a row is
     reset (not removed) when a symbol takes it, so row numbers stay stable.
@@ -20,6 +23,22 @@ class RowState(Protocol):
     def grow(self, capacity: int) -> None: ...
 
     def reset(self, rows: Rows, phases: Ints) -> None: ...
+
+
+def one_row(state: S, capacity: int, row: int) -> S:
+    """A shallow copy of `state` whose per-row arrays hold only `row` (copied),
+    with every RowState among its attributes copied the same way. Every array of
+    a row state has one row per symbol (``grow`` grows them all to `capacity`);
+    anything else (parameters, step functions) is shared, being never written."""
+    twin = copy.copy(state)
+    for name, value in vars(state).items():
+        if isinstance(value, np.ndarray):
+            if value.shape[0] != capacity:
+                raise TypeError(f"{type(state).__name__}.{name} is not one row per symbol")
+            setattr(twin, name, value[row : row + 1].copy())
+        elif isinstance(value, RowState):
+            setattr(twin, name, one_row(value, capacity, row))
+    return twin
 
 
 def grown(array: npt.NDArray[T], capacity: int, fill: float) -> npt.NDArray[T]:
