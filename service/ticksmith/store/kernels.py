@@ -30,38 +30,84 @@ import numpy as np
 _JIT: dict[str, Any] = {"cache": True, "nogil": True, "nopython": True}
 
 
+@numba.jit("Tuple((intp[:], boolean))(intp[:], int64[:])", **_JIT)
+def by_slot(slot, ts):  # type: ignore[no-untyped-def]
+    """The stable order of ticks by slot (a counting sort), and whether each
+    slot's ticks are then in time order."""
+    n = len(slot)
+    upper = 0
+    for i in range(n):
+        upper = max(upper, slot[i] + 1)
+    first = np.zeros(upper + 1, np.intp)
+    for i in range(n):
+        first[slot[i] + 1] += 1
+    for s in range(upper):
+        first[s + 1] += first[s]
+    order = np.empty(n, np.intp)
+    for i in range(n):
+        s = slot[i]
+        order[first[s]] = i
+        first[s] += 1
+    in_order = True
+    for j in range(1, n):
+        a, b = order[j - 1], order[j]
+        if slot[a] == slot[b] and ts[b] < ts[a]:
+            in_order = False
+            break
+    return order, in_order
+
+
 @numba.jit(
-    "Tuple((intp[:], int64[:], float64[:], float64[:], intp))"
-    "(intp[:], int64[:], float64[:], float64[:], intp, int64, int64[:], int64[:])",
+    "Tuple((intp[:], int64[:], float64[:], float64[:], boolean, intp))"
+    "(intp[:], int64[:], float64[:], float64[:], intp, int64, int64[:], int64[:],"
+    " intp[:], int64[:], float64[:], float64[:])",
     **_JIT,
 )
-def take_due(slot, ts, price, size, n, fine_ns, closed_before, earliest):  # type: ignore[no-untyped-def]
-    """Split the first `n` buffered ticks: those whose bar starts before
-    ``closed_before[slot]`` are returned (in buffer order); the others are moved
-    to the front of the buffer, in order, and their count returned. `earliest`
-    (per slot) becomes the earliest bar start of the ticks kept."""
-    due = 0
-    for i in range(n):
-        if ts[i] - ts[i] % fine_ns < closed_before[slot[i]]:
-            due += 1
-    out_slot = np.empty(due, np.intp)
-    out_ts = np.empty(due, np.int64)
-    out_price = np.empty(due, np.float64)
-    out_size = np.empty(due, np.float64)
-    earliest[:] = np.iinfo(np.int64).max
+def release(  # type: ignore[no-untyped-def]
+    slot, ts, price, size, n, fine_ns, closed_before, earliest, a_slot, a_ts, a_price, a_size
+):
+    """Take out of the first `n` buffered ticks those whose bar starts before
+    ``closed_before[slot]``, add the `a_` (arriving) ticks after them, and return
+    them ordered by slot, stably (a counting sort), with whether each slot's ticks
+    are then in time order. The ticks kept move to the front of the buffer, in
+    order; their count is returned, and `earliest` (per slot) becomes their
+    earliest bar start. With `n` 0 the buffer and `earliest` are left as they are."""
+    m = len(a_slot)
+    r_slot = np.empty(n + m, np.intp)
+    r_ts = np.empty(n + m, np.int64)
+    r_price = np.empty(n + m, np.float64)
+    r_size = np.empty(n + m, np.float64)
+    if n:
+        earliest[:] = np.iinfo(np.int64).max
     j = 0
     k = 0
     for i in range(n):
         s = slot[i]
         start = ts[i] - ts[i] % fine_ns
         if start < closed_before[s]:
-            out_slot[j], out_ts[j], out_price[j], out_size[j] = s, ts[i], price[i], size[i]
+            r_slot[j], r_ts[j], r_price[j], r_size[j] = s, ts[i], price[i], size[i]
             j += 1
         else:
             slot[k], ts[k], price[k], size[k] = s, ts[i], price[i], size[i]
             earliest[s] = min(earliest[s], start)
             k += 1
-    return out_slot, out_ts, out_price, out_size, k
+    for i in range(m):
+        r_slot[j], r_ts[j], r_price[j], r_size[j] = a_slot[i], a_ts[i], a_price[i], a_size[i]
+        j += 1
+    order, in_order = by_slot(r_slot[:j], r_ts[:j])
+    out_slot = np.empty(j, np.intp)
+    out_ts = np.empty(j, np.int64)
+    out_price = np.empty(j, np.float64)
+    out_size = np.empty(j, np.float64)
+    for i in range(j):
+        o = order[i]
+        out_slot[i], out_ts[i], out_price[i], out_size[i] = (
+            r_slot[o],
+            r_ts[o],
+            r_price[o],
+            r_size[o],
+        )
+    return out_slot, out_ts, out_price, out_size, in_order, k
 
 
 @numba.jit(
@@ -102,27 +148,3 @@ def aggregate(code, start, price, size):  # type: ignore[no-untyped-def]
             count[r] += 1
         close[r] = p
     return out_code, out_start, open_, high, low, close, volume, notional, count
-
-
-@numba.jit("Tuple((intp[:], boolean))(intp[:], int64[:], intp)", **_JIT)
-def by_slot(slot, ts, upper):  # type: ignore[no-untyped-def]
-    """The stable order of ticks by slot (a counting sort: slots in [0, upper)),
-    and whether each slot's ticks are then in time order."""
-    n = len(slot)
-    first = np.zeros(upper + 1, np.intp)
-    for i in range(n):
-        first[slot[i] + 1] += 1
-    for s in range(upper):
-        first[s + 1] += first[s]
-    order = np.empty(n, np.intp)
-    for i in range(n):
-        s = slot[i]
-        order[first[s]] = i
-        first[s] += 1
-    in_order = True
-    for j in range(1, n):
-        a, b = order[j - 1], order[j]
-        if slot[a] == slot[b] and ts[b] < ts[a]:
-            in_order = False
-            break
-    return order, in_order

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from ticksmith.store.kernels import by_slot, take_due
+from ticksmith.store.kernels import release
 
 Ints = npt.NDArray[np.intp]
 I64 = npt.NDArray[np.int64]
@@ -76,31 +76,28 @@ class Pending:
         `closed_before[slot]`, sorted by (slot, bar start, ts), stably. `arriving`
         ticks (already closed, newer than every pending one) join the released
         ones without passing through the buffer."""
-        parts: list[Ticks] = []
         slots = min(len(self._earliest), len(closed_before))  # slots past either hold none
-        if self._n and (self._earliest[:slots] < closed_before[:slots]).any():
-            *due, self._n = take_due(
-                self._slot,
-                self._ts,
-                self._price,
-                self._size,
-                self._n,
-                fine_ns,
-                _per_slot(closed_before, len(self._earliest)),
-                self._earliest,
-            )
-            parts.append(tuple(due))
-        if arriving is not None:
-            parts.append(arriving)
-        if not parts:  # nothing due, nothing arriving
+        due = bool(self._n) and bool((self._earliest[:slots] < closed_before[:slots]).any())
+        if not due and arriving is None:  # nothing due, nothing arriving
             return self.slot[:0], self.ts[:0], self.price[:0], self.size[:0]
-        slot, ts, price, size = (np.concatenate(column) for column in zip(*parts, strict=True))
-        if not len(slot):
-            return slot, ts, price, size
-        order, in_order = by_slot(slot, ts, int(slot.max()) + 1)
+        scanned = self._n if due else 0  # 0: the buffer is left as it is
+        slot, ts, price, size, in_order, kept = release(
+            self._slot,
+            self._ts,
+            self._price,
+            self._size,
+            scanned,
+            fine_ns,
+            _per_slot(closed_before, len(self._earliest)),
+            self._earliest,
+            *(_arriving(arriving) if arriving is not None else _empty()),
+        )
+        if due:
+            self._n = kept
         if not in_order:  # out of time order within a slot
             order = np.lexsort((ts, ts - ts % fine_ns, slot))
-        return slot[order], ts[order], price[order], size[order]
+            return slot[order], ts[order], price[order], size[order]
+        return slot, ts, price, size
 
     def drop_slots(self, slots: Ints, fine_ns: int) -> None:
         self._keep(~np.isin(self.slot, slots), fine_ns)
@@ -143,3 +140,22 @@ def _per_slot(closed_before: I64, slots: int) -> I64:
     padded = np.full(slots, np.iinfo(np.int64).min, np.int64)
     padded[: len(closed_before)] = closed_before
     return padded
+
+
+def _arriving(ticks: Ticks) -> tuple[Ints, I64, F64, F64]:
+    slot, ts, price, size = ticks
+    return (
+        np.ascontiguousarray(slot, np.intp),
+        np.ascontiguousarray(ts, np.int64),
+        np.ascontiguousarray(price, np.float64),
+        np.ascontiguousarray(size, np.float64),
+    )
+
+
+def _empty() -> tuple[Ints, I64, F64, F64]:
+    return (
+        np.empty(0, np.intp),
+        np.empty(0, np.int64),
+        np.empty(0, np.float64),
+        np.empty(0, np.float64),
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 import numpy.typing as npt
@@ -40,6 +41,7 @@ class SymbolTable:
     def __init__(self, max_symbols: int) -> None:
         self.max_symbols = max_symbols
         self._symbols: dict[str, SymbolState] = {}
+        self._slot_of: dict[str, int] = {}  # what lookup() reads: an int per name is cheaper
         self._by_slot: list[SymbolState | None] = []
         self._free: list[int] = []
         self.partition: Ints = np.full(64, NO_SLOT, dtype=np.intp)  # per slot; -1: unused
@@ -72,11 +74,8 @@ class SymbolTable:
 
     def lookup(self, names: npt.NDArray[np.object_]) -> Ints:
         """The slot of each name, NO_SLOT for a symbol not held."""
-        symbols = self._symbols
         return np.fromiter(
-            (state.slot if (state := symbols.get(n)) else NO_SLOT for n in names.tolist()),
-            np.intp,
-            len(names),
+            map(self._slot_of.get, names.tolist(), repeat(NO_SLOT)), np.intp, len(names)
         )
 
     def add(self, symbol: str, partition: int, intervals_ms: tuple[int, ...], history: int) -> int:
@@ -87,6 +86,7 @@ class SymbolTable:
         bars = {ms: RowHistory(BAR_DTYPE, history) for ms in intervals_ms}
         state = SymbolState(symbol=symbol, slot=slot, partition=partition, bars=bars)
         self._symbols[symbol] = state
+        self._slot_of[symbol] = slot
         self._by_slot[slot] = state
         self.partition[slot] = partition
         return slot
@@ -97,6 +97,7 @@ class SymbolTable:
         for slot in slots.tolist():
             state = self.at(slot)
             del self._symbols[state.symbol]
+            del self._slot_of[state.symbol]
             self._by_slot[slot] = None
             self._free.append(slot)
             names.append(state.symbol)

@@ -55,7 +55,7 @@ def test_bars_are_what_a_plain_loop_gives(ticks: list[tuple[int, int, float, flo
 def test_by_slot_is_a_stable_argsort_and_sees_time_order(slots: list[int], seed: int) -> None:
     slot = np.array(slots, np.intp)
     ts = np.random.default_rng(seed).integers(0, 5, len(slot)).astype(np.int64)
-    order, in_order = by_slot(slot, ts, 10)
+    order, in_order = by_slot(slot, ts)
     want = np.argsort(slot, kind="stable")
     assert order.tolist() == want.tolist()
     s, t = slot[want], ts[want]
