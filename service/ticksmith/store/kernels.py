@@ -28,9 +28,16 @@ import numba
 import numpy as np
 
 _JIT: dict[str, Any] = {"cache": True, "nogil": True, "nopython": True}
+T: Any = numba.types  # numba ships no types
+# arrays only read are typed read-only: those accept writable arrays too, and a
+# batch's columns may be views of a read-only buffer (np.frombuffer)
+I1, L1, F1, B1 = (T.Array(t, 1, "A", readonly=True) for t in (T.intp, T.int64, T.float64, T.int8))
+OUT_I1, OUT_L1, OUT_F1 = (T.Array(t, 1, "C") for t in (T.intp, T.int64, T.float64))
+W_I1, W_L1, W_F1 = (T.Array(t, 1, "A") for t in (T.intp, T.int64, T.float64))
+W_L2, W_F2, W_B2 = (T.Array(t, 2, "C") for t in (T.int64, T.float64, T.int8))
 
 
-@numba.jit("Tuple((intp[:], boolean))(intp[:], int64[:])", **_JIT)
+@numba.jit(T.Tuple((OUT_I1, T.boolean))(I1, L1), **_JIT)
 def by_slot(slot, ts):  # type: ignore[no-untyped-def]
     """The stable order of ticks by slot (a counting sort), and whether each
     slot's ticks are then in time order."""
@@ -58,9 +65,9 @@ def by_slot(slot, ts):  # type: ignore[no-untyped-def]
 
 
 @numba.jit(
-    "Tuple((intp[:], int64[:], float64[:], float64[:], boolean, intp))"
-    "(intp[:], int64[:], float64[:], float64[:], intp, int64, int64[:], int64[:],"
-    " intp[:], int64[:], float64[:], float64[:])",
+    T.Tuple((OUT_I1, OUT_L1, OUT_F1, OUT_F1, T.boolean, T.intp))(
+        W_I1, W_L1, W_F1, W_F1, T.intp, T.int64, L1, W_L1, I1, L1, F1, F1
+    ),
     **_JIT,
 )
 def release(  # type: ignore[no-untyped-def]
@@ -111,8 +118,7 @@ def release(  # type: ignore[no-untyped-def]
 
 
 @numba.jit(
-    "Tuple((intp[:], int64[:], float64[:], float64[:], float64[:], float64[:], float64[:],"
-    " float64[:], int64[:]))(intp[:], int64[:], float64[:], float64[:])",
+    T.Tuple((OUT_I1, OUT_L1, *[OUT_F1] * 6, OUT_L1))(I1, L1, F1, F1),
     **_JIT,
 )
 def aggregate(code, start, price, size):  # type: ignore[no-untyped-def]
@@ -148,3 +154,18 @@ def aggregate(code, start, price, size):  # type: ignore[no-untyped-def]
             count[r] += 1
         close[r] = p
     return out_code, out_start, open_, high, low, close, volume, notional, count
+
+
+@numba.jit(T.void(I1, I1, W_L1, W_L2, W_F2, W_F2, W_B2, L1, F1, F1, B1), **_JIT)
+def scatter(  # type: ignore[no-untyped-def]
+    row, at, total, ts2, price2, size2, side2, ts, price, size, side
+):
+    """Append ticks to the tick window's rings: tick ``at[i]`` to row ``row[i]``,
+    at column ``total[row] % width``, in order (a later tick of a slot overwrites
+    the oldest once its ring is full); ``total`` counts them."""
+    width = ts2.shape[1]
+    for i in range(len(row)):
+        r, t = row[i], at[i]
+        c = total[r] % width
+        ts2[r, c], price2[r, c], size2[r, c], side2[r, c] = ts[t], price[t], size[t], side[t]
+        total[r] += 1

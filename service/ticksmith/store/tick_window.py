@@ -1,11 +1,12 @@
 """Every symbol's recent ticks in one set of 2-D columns: a row per slot, a ring per row.
 
-A batch is appended for all its symbols at once with one scatter per column,
-so the cost is per tick, not per symbol per batch. Rows start narrow and every
-row widens together (doubling) until the capacity, before any row wraps: while
-the width is below the capacity no row holds more ticks than the width, so
-widening is a plain copy. At the capacity each row is a ring: tick ``k`` of a
-slot (counting from its first) lives at column ``k % capacity``.
+A batch is appended for all its symbols at once by one compiled loop over its
+ticks (store/kernels.py), so the cost is per tick, not per symbol per batch.
+Rows start narrow and every row widens together (doubling) until the capacity,
+before any row wraps: while the width is below the capacity no row holds more
+ticks than the width, so widening is a plain copy. At the capacity each row is
+a ring: tick ``k`` of a slot (counting from its first) lives at column
+``k % capacity``.
 
 Memory is ``rows x width x 25`` bytes: every row is as wide as the busiest
 symbol needs, up to ``window.ticks_per_symbol``.
@@ -20,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ticksmith.store.groups import Groups
+from ticksmith.store.kernels import scatter
 
 Ints = npt.NDArray[np.intp]
 COLUMNS = (("ts_ns", np.int64), ("price", np.float64), ("size", np.float64), ("side", np.int8))
@@ -57,16 +59,14 @@ class TickWindow:
             return
         counts = groups.counts
         self._widen(int((self.total[groups.slots] + counts).max()))
-        rank = groups.rank()
-        row = np.repeat(groups.slots, counts)
-        flat = row * self._width + (self.total[row] + rank) % self._width
-        at = groups.order
-        if counts.max() > self.capacity:  # keep the newest `capacity` of a slot
-            keep = rank >= np.repeat(counts - self.capacity, counts)
-            flat, at = flat[keep], at[keep]
-        for name, values in columns.items():
-            self._cols[name].reshape(-1)[flat] = values[at]  # a view: the 2-D array is C-ordered
-        self.total[groups.slots] += counts
+        cols = self._cols
+        scatter(
+            np.repeat(groups.slots, counts),
+            groups.order,
+            self.total,
+            *(cols[name] for name, _ in COLUMNS),
+            *(np.ascontiguousarray(columns[name], dtype) for name, dtype in COLUMNS),
+        )
 
     def rows_of(self, slot: int) -> dict[str, npt.NDArray[np.generic]]:
         """One slot's kept ticks, oldest first (copies)."""

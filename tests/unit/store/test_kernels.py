@@ -11,7 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ticksmith.store.bars import segment
+from ticksmith.store.groups import Groups
 from ticksmith.store.kernels import by_slot
+from ticksmith.store.pending import Pending
+from ticksmith.store.tick_window import TickWindow
 
 TICKS = st.lists(
     st.tuples(
@@ -60,3 +63,30 @@ def test_by_slot_is_a_stable_argsort_and_sees_time_order(slots: list[int], seed:
     assert order.tolist() == want.tolist()
     s, t = slot[want], ts[want]
     assert in_order == (not (t[1:] < t[:-1])[s[1:] == s[:-1]].any())
+
+
+def _read_only(*arrays: np.ndarray) -> list[np.ndarray]:
+    out = []
+    for a in arrays:
+        a = a.copy()
+        a.setflags(write=False)
+        out.append(a)
+    return out
+
+
+def test_read_only_columns_are_taken() -> None:
+    """A batch's columns may be views of a read-only buffer (np.frombuffer)."""
+    code, start = _read_only(np.array([0, 0, 1], np.intp), np.array([0, 0, 5], np.int64))
+    price, size = _read_only(np.array([1.0, 2.0, 3.0]), np.array([1.0, 1.0, 2.0]))
+    assert segment(code, start, price, size).bars["count"].tolist() == [2, 1]
+    assert by_slot(code, start)[0].tolist() == [0, 1, 2]
+    pending = Pending()
+    slot, ts = _read_only(np.array([1, 0], np.intp), np.array([3, 4], np.int64))
+    released = pending.release(10, np.array([10, 10], np.int64), (slot, ts, price[:2], size[:2]))
+    assert released[0].tolist() == [0, 1]
+    window = TickWindow(4, rows=2)
+    side = _read_only(np.zeros(2, np.int8))[0]
+    window.append(
+        Groups.of(slot, 2), {"ts_ns": ts, "price": price[:2], "size": size[:2], "side": side}
+    )
+    assert window.rows_of(1)["ts_ns"].tolist() == [3]
