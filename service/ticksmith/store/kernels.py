@@ -126,3 +126,49 @@ def by_slot(slot, ts, upper):  # type: ignore[no-untyped-def]
             in_order = False
             break
     return order, in_order
+
+
+@numba.jit(
+    "Tuple((intp[:], int64[:], float64[:, :], int64[:]))(intp[:], int64[:], float64[:],"
+    " float64[:], intp, float64, int64, int64[:], int64[:], float64[:, :], int64[:])",
+    **_JIT,
+)
+def activity(slot, ts, price, size, measure, threshold, anchor_ns, period, start, forming, count):  # type: ignore[no-untyped-def]
+    """Feed ticks, in arrival order, to the forming activity bars of their slots
+    (`period`, `start`, `forming` [open, high, low, close, volume, notional] and
+    `count`, one row per slot, updated in place). A bar closes on the tick that
+    brings its measure (0 count, 1 volume, 2 notional) to `threshold`, or, before
+    a tick of a later anchor period joins it, at the anchor. Returns the closed
+    bars in closing order: slot, start, fields, count."""
+    n = len(slot)
+    out_slot = np.empty(2 * n, np.intp)  # a tick closes at most two bars
+    out_start = np.empty(2 * n, np.int64)
+    out = np.empty((2 * n, 6), np.float64)
+    out_count = np.empty(2 * n, np.int64)
+    j = 0
+    for i in range(n):
+        s, p, q = slot[i], price[i], size[i]
+        anchor = ts[i] - ts[i] % anchor_ns
+        if count[s] > 0 and anchor > period[s]:  # the period ended: close what it has
+            out_slot[j], out_start[j], out_count[j] = s, start[s], count[s]
+            out[j, :] = forming[s]
+            j += 1
+            count[s] = 0
+        period[s] = max(period[s], anchor)
+        row = forming[s]
+        if count[s] == 0:
+            start[s] = ts[i]
+            row[0], row[1], row[2], row[4], row[5] = p, p, p, q, p * q
+        else:
+            row[1], row[2] = max(row[1], p), min(row[2], p)
+            row[4] += q
+            row[5] += p * q
+        row[3] = p
+        count[s] += 1
+        reached = count[s] if measure == 0 else (row[4] if measure == 1 else row[5])
+        if reached >= threshold:
+            out_slot[j], out_start[j], out_count[j] = s, start[s], count[s]
+            out[j, :] = row
+            j += 1
+            count[s] = 0
+    return out_slot[:j], out_start[:j], out[:j], out_count[:j]
