@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
 
 from ticksmith.api.server import make_app
+from ticksmith.bar import activity_sets
 from ticksmith.cache.proxy_cache import ProxyCache
 from ticksmith.cache.sources import BarSource, IndicatorSource, TickSource
 from ticksmith.config import Settings
@@ -80,6 +81,7 @@ def build_parts(
     settings: Settings, registry: CollectorRegistry
 ) -> tuple[Metrics, Store, IndicatorWorker, ProxyCache]:
     metrics = Metrics(registry)
+    b = settings.bars
     store = Store(
         settings.bars.intervals_ms,
         lateness_ms=settings.bars.lateness_ms,
@@ -88,8 +90,10 @@ def build_parts(
         quiet_close_ms=settings.bars.quiet_close_ms,
         max_symbols=settings.store.max_symbols,
         symbol_idle_ms=settings.store.symbol_idle_ms,
+        activity=activity_sets(b.ticks, b.volume, b.dollars),
+        activity_anchor_ms=b.activity_anchor_ms,
     )
-    worker = IndicatorWorker(indicator_specs(settings), settings.bars.intervals_ms, metrics)
+    worker = IndicatorWorker(indicator_specs(settings), store.bar_keys, metrics)
     sources = {
         "indicators": IndicatorSource(store, worker, settings.bars.history_bars),
         "bars": BarSource(store),
@@ -152,6 +156,7 @@ async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIter
         ready=lambda: bool(member.assigned) and not member.warming_up,
         owner=ownership.owner,
         bars_in_progress=FormingReader(store, indicators),
+        activity=tuple(key for key in store.bar_keys if isinstance(key, str)),
     )
     async with contextlib.AsyncExitStack() as stack:
         port = await _serve(stack, api, settings)
