@@ -94,6 +94,8 @@ def build_parts(
         activity_anchor_ms=b.activity_anchor_ms,
     )
     worker = IndicatorWorker(indicator_specs(settings), store.bar_keys, metrics)
+    if len(store.bar_keys) > len(store.intervals_ms):
+        _check_anchor(settings)
     sources = {
         "indicators": IndicatorSource(store, worker, settings.bars.history_bars),
         "bars": BarSource(store),
@@ -186,6 +188,21 @@ async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIter
             stack.callback(stalls.cancel)
         log.info("serving metrics on http://%s:%d/metrics", settings.http.host, port)
         yield Service(settings, metrics, store, cache, member, monitor, port)
+
+
+def _check_anchor(settings: Settings) -> None:
+    """Activity bars are exact after a restart only when the replay reaches back to
+    the start of the anchor period (docs/bars.md): say so when the time lookback does not."""
+    lookback_ms, anchor_ms = settings.ingest.replay_lookback_ms, settings.bars.activity_anchor_ms
+    if lookback_ms < anchor_ms:
+        log.warning(
+            "ingest.replay_lookback_ms=%d is shorter than bars.activity_anchor_ms=%d: after a"
+            " restart, activity bars of an anchor period the replay (also"
+            " ingest.replay_lookback_records) did not read from its start are not published;"
+            " set ingest.replay_lookback_ms >= bars.activity_anchor_ms (docs/bars.md)",
+            lookback_ms,
+            anchor_ms,
+        )
 
 
 def _monitor(settings: Settings, registry: CollectorRegistry, cache: ProxyCache) -> Monitor:
