@@ -46,3 +46,49 @@ def assert_bars_equal(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
         actual[exact], expected[exact], check_exact=True, check_dtype=False
     )
     np.testing.assert_allclose(actual["vwap"], expected["vwap"], rtol=1e-12, atol=0)
+
+
+def offline_activity_bars(
+    ticks: pd.DataFrame, measure: str, threshold: float, anchor_ns: int
+) -> pd.DataFrame:
+    """Closed activity bars of `ticks` (columns symbol, ts, price, size, in partition
+    order, none late): per symbol, in that order, the count, volume or notional
+    (`measure`) of the forming bar is summed tick by tick; the tick that brings it
+    to `threshold` is the bar's last, and the next bar starts from nothing. A tick
+    of a later anchor period (ts // anchor_ns) first closes the bar as it is.
+    Indexed by (symbol, start_ns), with `partial`: closed at the anchor."""
+    t = ticks.reset_index(drop=True)
+    t = t.assign(notional=t["price"] * t["size"], anchor=t["ts"] - t["ts"] % anchor_ns)
+    bar_of = np.empty(len(t), np.int64)
+    closed: dict[int, bool] = {}  # bar id -> reached its threshold
+    next_id = 0
+    for _, rows in t.groupby("symbol", sort=True):
+        bar, total, open_, period = -1, 0.0, False, -1
+        for i, size, notional, anchor in zip(
+            rows.index, rows["size"], rows["notional"], rows["anchor"], strict=True
+        ):
+            if open_ and anchor != period:
+                closed[bar], open_ = False, False
+            period = anchor
+            if not open_:
+                bar, total, open_, next_id = next_id, 0.0, True, next_id + 1
+            total += {"count": 1.0, "volume": size, "notional": notional}[measure]
+            bar_of[i] = bar
+            if total >= threshold:
+                closed[bar], open_ = True, False
+    g = t.assign(bar=bar_of).groupby("bar", sort=True)
+    bars = g.agg(
+        symbol=("symbol", "first"),
+        start_ns=("ts", "first"),
+        open=("price", "first"),
+        high=("price", "max"),
+        low=("price", "min"),
+        close=("price", "last"),
+        volume=("size", "sum"),
+        notional=("notional", "sum"),
+        count=("price", "size"),
+    )
+    bars = bars[bars.index.isin(list(closed))]
+    bars["partial"] = ~bars.index.map(closed).astype(bool)
+    bars["vwap"] = np.where(bars["volume"] > 0, bars["notional"] / bars["volume"], np.nan)
+    return bars.set_index(["symbol", "start_ns"])[[*BAR_COLUMNS, "partial"]]

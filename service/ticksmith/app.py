@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
 
 from ticksmith.api.server import make_app
+from ticksmith.bar import activity_sets
 from ticksmith.cache.proxy_cache import ProxyCache
 from ticksmith.cache.sources import BarSource, IndicatorSource, TickSource
 from ticksmith.config import Settings
@@ -80,6 +81,7 @@ def build_parts(
     settings: Settings, registry: CollectorRegistry
 ) -> tuple[Metrics, Store, IndicatorWorker, ProxyCache]:
     metrics = Metrics(registry)
+    b = settings.bars
     store = Store(
         settings.bars.intervals_ms,
         lateness_ms=settings.bars.lateness_ms,
@@ -88,8 +90,12 @@ def build_parts(
         quiet_close_ms=settings.bars.quiet_close_ms,
         max_symbols=settings.store.max_symbols,
         symbol_idle_ms=settings.store.symbol_idle_ms,
+        activity=activity_sets(b.ticks, b.volume, b.dollars),
+        activity_anchor_ms=b.activity_anchor_ms,
     )
-    worker = IndicatorWorker(indicator_specs(settings), settings.bars.intervals_ms, metrics)
+    worker = IndicatorWorker(indicator_specs(settings), store.bar_keys, metrics)
+    if len(store.bar_keys) > len(store.intervals_ms):
+        _check_anchor(settings)
     sources = {
         "indicators": IndicatorSource(store, worker, settings.bars.history_bars),
         "bars": BarSource(store),
@@ -152,6 +158,7 @@ async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIter
         ready=lambda: bool(member.assigned) and not member.warming_up,
         owner=ownership.owner,
         bars_in_progress=FormingReader(store, indicators),
+        activity=tuple(key for key in store.bar_keys if isinstance(key, str)),
     )
     async with contextlib.AsyncExitStack() as stack:
         port = await _serve(stack, api, settings)
@@ -181,6 +188,21 @@ async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIter
             stack.callback(stalls.cancel)
         log.info("serving metrics on http://%s:%d/metrics", settings.http.host, port)
         yield Service(settings, metrics, store, cache, member, monitor, port)
+
+
+def _check_anchor(settings: Settings) -> None:
+    """Activity bars are exact after a restart only when the replay reaches back to
+    the start of the anchor period (docs/bars.md): say so when the time lookback does not."""
+    lookback_ms, anchor_ms = settings.ingest.replay_lookback_ms, settings.bars.activity_anchor_ms
+    if lookback_ms < anchor_ms:
+        log.warning(
+            "ingest.replay_lookback_ms=%d is shorter than bars.activity_anchor_ms=%d: after a"
+            " restart, activity bars of an anchor period the replay (also"
+            " ingest.replay_lookback_records) did not read from its start are not published;"
+            " set ingest.replay_lookback_ms >= bars.activity_anchor_ms (docs/bars.md)",
+            lookback_ms,
+            anchor_ms,
+        )
 
 
 def _monitor(settings: Settings, registry: CollectorRegistry, cache: ProxyCache) -> Monitor:

@@ -46,3 +46,53 @@ COUNT = Field("count", np.int64, "Ticks in the bar.")
 STORED = (START, OPEN, HIGH, LOW, CLOSE, VOLUME, NOTIONAL, COUNT)
 SERVED = (OPEN, HIGH, LOW, CLOSE, VOLUME, VWAP, COUNT)  # after the start, in readers' order
 START_COLUMN = "start"  # the start's name in the API's rows and the frames' index
+
+# Activity bars (docs/bars.md): a bar set closes a bar on the tick that brings its
+# measure (the bar's field named here) to the threshold
+ActivityKind = Literal["ticks", "volume", "dollars"]
+MEASURE: dict[str, str] = {"ticks": COUNT.name, "volume": VOLUME.name, "dollars": NOTIONAL.name}
+BarKey = int | str  # a set of bars: a time interval in ms, or an activity set's label
+
+
+@dataclass(frozen=True, slots=True)
+class ActivitySet:
+    """Tick, volume or dollar bars of one threshold (``bars.ticks`` … ``bars.dollars``)."""
+
+    kind: ActivityKind
+    threshold: float
+
+    @property
+    def label(self) -> str:
+        """``kind:threshold``, the threshold as an integer when it is one: ``dollars:1000000``."""
+        return f"{self.kind}:{_number(self.threshold)}"
+
+    @property
+    def measure(self) -> str:
+        return MEASURE[self.kind]
+
+    @classmethod
+    def of_label(cls, label: str) -> ActivitySet:
+        kind, _, number = label.partition(":")
+        assert kind in MEASURE, f"not an activity label: {label!r}"
+        return cls(kind, float(number))  # type: ignore[arg-type]
+
+    @property
+    def json_threshold(self) -> int | float:
+        """The threshold as output records and the API write it."""
+        return int(self.threshold) if self.threshold.is_integer() else self.threshold
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def activity_sets(
+    ticks: tuple[int, ...], volume: tuple[float, ...], dollars: tuple[float, ...]
+) -> tuple[ActivitySet, ...]:
+    """The configured activity bar sets, in the order ticks, volume, dollars."""
+    kinds: tuple[tuple[ActivityKind, tuple[float, ...]], ...] = (
+        ("ticks", tuple(map(float, ticks))),
+        ("volume", volume),
+        ("dollars", dollars),
+    )
+    return tuple(ActivitySet(kind, float(t)) for kind, ts in kinds for t in ts)

@@ -42,6 +42,7 @@ ENV_PREFIX = "TICKSMITH_"
 CONFIG_ENV = "TICKSMITH_CONFIG"
 Positive = Annotated[int, Field(gt=0)]
 NonNegative = Annotated[int, Field(ge=0)]
+PositiveFinite = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Port = Annotated[int, Field(ge=0, le=65535)]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -95,6 +96,16 @@ class BarSettings(_Section):
     history_bars: Positive = 2_000
     lateness_ms: NonNegative = 0
     quiet_close_ms: NonNegative = 0
+    # activity bars (docs/bars.md): every N trades, every V units, every D of price * size
+    ticks: tuple[Positive, ...] = ()
+    volume: tuple[PositiveFinite, ...] = ()
+    dollars: tuple[PositiveFinite, ...] = ()
+    activity_anchor_ms: Positive = 86_400_000  # activity bars restart at each UTC multiple
+
+    @field_validator("ticks", "volume", "dollars")
+    @classmethod
+    def _distinct(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        return tuple(sorted(set(value)))
 
     @field_validator("intervals_ms")
     @classmethod

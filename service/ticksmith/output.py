@@ -1,4 +1,8 @@
-"""The output topic: one record per (symbol, interval, bar end), key = symbol.
+"""The output topic: one record per (symbol, bar set, bar), key = symbol.
+
+Time bars are :class:`BarRecord` values; activity bars (docs/bars.md) are
+:class:`ActivityRecord` values, which say their bar type and threshold in place
+of an interval.
 
 Values are JSON built only from the bar (and, later, its indicators), so a
 replayed bar produces a byte-identical record: duplicates are harmless and
@@ -18,7 +22,7 @@ import msgspec
 import numpy as np
 from aiokafka import AIOKafkaProducer
 
-from ticksmith.bar import SERVED, START, Field
+from ticksmith.bar import SERVED, START, ActivitySet, BarKey, Field
 from ticksmith.indicators.closed import ClosedByInterval, ClosedValues
 from ticksmith.indicators.columns import Bools
 from ticksmith.kafka.ownership import partition_of
@@ -41,6 +45,21 @@ _RECORD_FIELDS: list[tuple[str, Any] | tuple[str, Any, Any]] = [
 ]
 
 
+_ACTIVITY_FIELDS: list[tuple[str, Any] | tuple[str, Any, Any]] = [
+    ("symbol", str),
+    ("bar_type", str),  # ticks, volume or dollars
+    ("threshold", int | float),
+    (START.name, int),
+    *((field.name, _python(field)) for field in SERVED),
+    ("partial", bool),  # closed at an anchor under its threshold
+    *_RECORD_FIELDS[-2:],
+]
+
+
+class ActivityRecord(msgspec.defstruct("ActivityRecord", _ACTIVITY_FIELDS)):  # type: ignore[misc]
+    """One activity bar's output record: what :func:`decode_activity` returns."""
+
+
 class BarRecord(msgspec.defstruct("Record", _RECORD_FIELDS)):  # type: ignore[misc]
     """One output record's value: what :func:`decode` returns and :func:`encode`
     writes. The publisher writes the same bytes without building these (see
@@ -60,7 +79,16 @@ def decode(value: bytes) -> BarRecord:
     return msgspec.json.decode(value, type=BarRecord)
 
 
-def closed_records(interval_ms: int, closed: ClosedValues) -> list[bytes]:
+def decode_activity(value: bytes) -> ActivityRecord:
+    return msgspec.json.decode(value, type=ActivityRecord)
+
+
+def is_activity(value: bytes) -> bool:
+    """Whether an output record is an activity bar's (its second key is bar_type)."""
+    return b'"bar_type":' in value[:300]
+
+
+def closed_records(interval_ms: BarKey, closed: ClosedValues) -> list[bytes]:
     """Every closed bar's record value, in ``closed.bars`` order: the bytes
     :func:`encode` writes for its :class:`BarRecord`.
 
@@ -70,7 +98,10 @@ def closed_records(interval_ms: int, closed: ClosedValues) -> list[bytes]:
     into one scratch buffer and copied out, which costs less than a fresh
     buffer per record that grows as it is written.
     """
-    record, indicators, ready = _record_types(tuple(closed.values), tuple(closed.ready))
+    activity = isinstance(interval_ms, str)
+    record, indicators, ready = _record_types(
+        tuple(closed.values), tuple(closed.ready), ActivityRecord if activity else BarRecord
+    )
     n = len(closed.bars)
     values = starmap(indicators, _rows(closed.values.values(), n))
     flags = _shared_rows(ready, closed.ready.values(), n)
@@ -82,10 +113,12 @@ def closed_records(interval_ms: int, closed: ClosedValues) -> list[bytes]:
     return out
 
 
-def _bar_columns(interval_ms: int, closed: ClosedValues) -> list[list[Any]]:
-    """The :class:`BarRecord` fields before its indicators, one list of Python
-    scalars per field."""
+def _bar_columns(interval_ms: BarKey, closed: ClosedValues) -> list[list[Any]]:
+    """The :class:`BarRecord` (or :class:`ActivityRecord`) fields before its
+    indicators, one list of Python scalars per field."""
     bars = closed.bars
+    if isinstance(interval_ms, str):
+        return _activity_columns(ActivitySet.of_label(interval_ms), closed)
     start = bars[START.name]
     end = start + interval_ms * 1_000_000  # int64 holds event times to the year 2262
     symbols = _repeat_each(closed.symbols, closed.counts.tolist())
@@ -98,12 +131,24 @@ def _bar_columns(interval_ms: int, closed: ClosedValues) -> list[list[Any]]:
     ]
 
 
+def _activity_columns(bar_set: ActivitySet, closed: ClosedValues) -> list[list[Any]]:
+    bars, n = closed.bars, len(closed.bars)
+    return [
+        _repeat_each(closed.symbols, closed.counts.tolist()),
+        [bar_set.kind] * n,
+        [bar_set.json_threshold] * n,
+        bars[START.name].tolist(),
+        *(column.tolist() for column in served(bars).values()),
+        (bars[bar_set.measure] < bar_set.threshold).tolist(),
+    ]
+
+
 def _repeat_each(items: list[str], counts: list[int]) -> list[str]:
     return [item for item, n in zip(items, counts, strict=True) for _ in range(n)]
 
 
 def partitioned_records(
-    closed: Mapping[int, Mapping[str, Bars]],
+    closed: Mapping[BarKey, Mapping[str, Bars]],
     values: ClosedByInterval,
     partition: Callable[[str], int],
 ) -> dict[int, list[tuple[bytes, bytes]]]:
@@ -140,11 +185,14 @@ def _shared_rows(kind: Any, columns: Iterable[Bools], n: int) -> Iterable[Any]:
 
 
 @functools.lru_cache(maxsize=16)
-def _record_types(columns: tuple[str, ...], labels: tuple[str, ...]) -> tuple[Any, Any, Any]:
-    """A struct that encodes like :class:`BarRecord`, and the builders of its
-    indicators and ready objects from positional values: per bar, a struct is
-    cheaper to build and to encode than a dict."""
-    fields = [(f.name, f.type) for f in msgspec.structs.fields(BarRecord)[:-2]]
+def _record_types(
+    columns: tuple[str, ...], labels: tuple[str, ...], base: Any
+) -> tuple[Any, Any, Any]:
+    """A struct that encodes like `base` (:class:`BarRecord` or
+    :class:`ActivityRecord`), and the builders of its indicators and ready
+    objects from positional values: per bar, a struct is cheaper to build and to
+    encode than a dict."""
+    fields = [(f.name, f.type) for f in msgspec.structs.fields(base)[:-2]]
     record = msgspec.defstruct(
         "EncodedBar", [*fields, ("indicators", Any), ("ready", Any)], gc=False
     )
@@ -177,7 +225,7 @@ class Publisher:
         self._partition_of: dict[str, int] = {}
         self._partitions = 0
 
-    async def publish(self, closed: dict[int, dict[str, Bars]], values: ClosedByInterval) -> int:
+    async def publish(self, closed: dict[BarKey, dict[str, Bars]], values: ClosedByInterval) -> int:
         """Send every closed bar (interval_ms -> symbol -> bars) with its indicator
         values (the indicator worker's for `closed`, which hold the bars too);
         wait for the broker's acks."""
@@ -186,7 +234,7 @@ class Publisher:
         return count
 
     async def send(
-        self, closed: dict[int, dict[str, Bars]], values: ClosedByInterval
+        self, closed: dict[BarKey, dict[str, Bars]], values: ClosedByInterval
     ) -> tuple[int, asyncio.Future[list[Any]]]:
         """As :meth:`publish`, but return at once: the number of records and a
         future that is done when the broker acknowledged them all."""

@@ -4,6 +4,9 @@ A range's ``from`` must not be after its ``to``: each is valid alone, the pair
 the wrong way round is a 400. Before each call (every phase, coverage included,
 which filter hooks do not reach), two valid ends the wrong way round are
 swapped, so the case still sends both and is one the server must accept.
+
+Likewise ``interval`` and ``activity`` choose the bars one way or the other,
+and the pair is a 400: a case with both keeps only ``activity``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from ticksmith.api.params import BadParameter
 @schemathesis.hook
 def before_call(ctx: Any, case: Any, kwargs: dict[str, Any]) -> None:
     query = case.query
+    if isinstance(query, dict) and "activity" in query:
+        query.pop("interval", None)
     if not isinstance(query, dict) or "from" not in query or "to" not in query:
         return
     try:

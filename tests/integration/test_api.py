@@ -119,13 +119,19 @@ async def test_unknown_symbols_cost_the_coordinator_one_describe_however_many_ar
     assert 'ticksmith_owner_describes_total{result="error"} 0.0' in metrics.decode()
 
 
+def with_activity_bars(settings: Settings) -> Settings:
+    """Tick and dollar bars too, so the document declares and the server serves them."""
+    bars = settings.bars.model_copy(update={"ticks": (20,), "dollars": (2.5e5,)})
+    return settings.model_copy(update={"bars": bars})
+
+
 async def test_the_api_honours_its_openapi_document(
     settings_factory: SettingsFactory,
     producer: AIOKafkaProducer,
     admin: AIOKafkaAdminClient,
     tmp_path: Path,
 ) -> None:
-    settings = await settings_factory(partitions=1)
+    settings = with_activity_bars(await settings_factory(partitions=1))
     await send_all(
         producer,
         settings.kafka.ticks_topic,
@@ -171,7 +177,7 @@ async def test_every_parameter_the_document_declares_refuses_malformed_values(
 ) -> None:
     """Values schemathesis does not try (it keeps to ASCII and small numbers),
     sent to every parameter of every operation in the document the service serves."""
-    settings = await settings_factory(partitions=1)
+    settings = with_activity_bars(await settings_factory(partitions=1))
     await send_all(
         producer,
         settings.kafka.ticks_topic,
@@ -189,7 +195,7 @@ async def test_every_parameter_the_document_declares_refuses_malformed_values(
         ]
     refused = {(path, name) for path, name, ok in tried if ok}
     assert refused == {(path, name) for path, name, _ in tried}, [t for t in tried if not t[2]]
-    declared = {"symbol", "interval", "limit", "after", "from", "to", "bars"}
+    declared = {"symbol", "interval", "activity", "limit", "after", "from", "to", "bars"}
     assert {name for _, name, _ in tried} == declared
 
 

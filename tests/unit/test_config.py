@@ -128,3 +128,23 @@ def test_a_bad_event_time_floor_stops_start_up_naming_it() -> None:
     assert proc.returncode == 2
     assert "ingest.min_event_time" in proc.stderr and "date" in proc.stderr
     assert "TICKSMITH_INGEST__MIN_EVENT_TIME" in proc.stderr
+
+
+def test_activity_bars_are_read_from_the_bars_section(tmp_path: Path) -> None:
+    file = tmp_path / "activity.toml"
+    file.write_text("[bars]\nticks = [100, 20, 100]\nvolume = [5000.0]\ndollars = [1e6]\n")
+    bars = load_settings(file).bars
+    assert (bars.ticks, bars.volume, bars.dollars) == ((20, 100), (5000.0,), (1e6,))
+    assert load_settings().bars.ticks == ()  # none by default
+
+
+@pytest.mark.parametrize(
+    ("line", "setting"),
+    [("dollars = [0.0]", r"bars\.dollars\.0"), ("volume = [inf]", r"bars\.volume\.0"),
+     ("ticks = [2.5]", r"bars\.ticks\.0"), ("activity_anchor_ms = 0", r"bars\.activity_anchor_ms")],
+)  # fmt: skip
+def test_a_bad_activity_bar_setting_is_named(tmp_path: Path, line: str, setting: str) -> None:
+    file = tmp_path / "bad.toml"
+    file.write_text(f"[bars]\n{line}\n")
+    with pytest.raises(ConfigError, match=rf"setting {setting} "):
+        load_settings(file)

@@ -15,6 +15,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from ticksmith import output
+from ticksmith.bar import ActivitySet
 from ticksmith.config import Settings
 from ticksmith.indicators.closed import ClosedByInterval, ClosedValues
 from ticksmith.indicators.columns import Bools, Floats, stack
@@ -35,9 +36,15 @@ SPECIAL = [math.nan, math.inf, -math.inf, 0.0, -0.0, 1e308, -1e-308, 5e-324, 1e1
 
 
 def reference_records(
-    symbol: str, interval_ms: int, rows: Bars, values: dict[str, Floats], ready: dict[str, Bools]
-) -> list[output.BarRecord]:
+    symbol: str,
+    interval_ms: int | str,
+    rows: Bars,
+    values: dict[str, Floats],
+    ready: dict[str, Bools],
+) -> list[Any]:
     """One symbol's records, a bar at a time: obviously what the output says."""
+    if isinstance(interval_ms, str):
+        return activity_records(symbol, ActivitySet.of_label(interval_ms), rows, values, ready)
     prices = vwap(rows)
     return [
         output.BarRecord(
@@ -59,8 +66,33 @@ def reference_records(
     ]
 
 
+def activity_records(
+    symbol: str,
+    bar_set: ActivitySet,
+    rows: Bars,
+    values: dict[str, Floats],
+    ready: dict[str, Bools],
+) -> list[output.ActivityRecord]:
+    prices = vwap(rows)
+    return [
+        output.ActivityRecord(
+            symbol,
+            bar_set.kind,
+            bar_set.json_threshold,
+            int(r["start_ns"]),
+            *(float(r[f]) for f in ("open", "high", "low", "close", "volume")),
+            None if math.isnan(p) else float(p),
+            int(r["count"]),
+            bool(r[bar_set.measure] < bar_set.threshold),
+            {c: None if math.isnan(v[i]) else float(v[i]) for c, v in values.items()},
+            {label: bool(r[i]) for label, r in ready.items()},
+        )
+        for i, (r, p) in enumerate(zip(rows, prices, strict=True))
+    ]
+
+
 def reference(
-    closed: dict[int, dict[str, Bars]], values: ClosedByInterval, partitions: int
+    closed: dict[int | str, dict[str, Bars]], values: ClosedByInterval, partitions: int
 ) -> Pairs:
     out: Pairs = {}
     for ms, by_symbol in closed.items():
@@ -122,18 +154,20 @@ def random_values(
 
 def random_batch(
     seed: int, columns: list[str], labels: list[str], make: MakeBars = random_bars
-) -> tuple[dict[int, dict[str, Bars]], ClosedByInterval]:
+) -> tuple[dict[int | str, dict[str, Bars]], ClosedByInterval]:
     rng = np.random.default_rng(seed)
-    closed: dict[int, dict[str, Bars]] = {}
-    for ms in rng.choice([1000, 60_000, 3_600_000, 86_400_000], rng.integers(1, 4), replace=False):
+    closed: dict[int | str, dict[str, Bars]] = {}
+    keys: list[int | str] = [1000, 60_000, 3_600_000, 86_400_000, *ACTIVITY]
+    for k in rng.choice(len(keys), rng.integers(1, 5), replace=False):
         names = rng.choice(200, rng.integers(1, 40), replace=False)
-        closed[int(ms)] = {f'S{i}."é\\': make(rng, int(rng.integers(1, 8))) for i in names}
+        closed[keys[k]] = {f'S{i}."é\\': make(rng, int(rng.integers(1, 8))) for i in names}
     values = {
         ms: random_values(rng, by_symbol, columns, labels) for ms, by_symbol in closed.items()
     }
     return closed, values
 
 
+ACTIVITY = ["ticks:3", "volume:250.5", "dollars:1000000"]
 COLUMNS = ["sma_20", "macd_12_26_9_line", "bbands_2_1.5_2_upper", 'odd "key" \\ é']
 LABELS = ["sma_20", "macd_12_26_9", "bbands_2_1.5_2", 'odd "key" \\ é']
 
@@ -151,9 +185,10 @@ def test_records_equal_the_per_bar_reference(
 def test_records_decode_to_the_reference_records() -> None:
     closed, values = random_batch(7, COLUMNS, LABELS, realistic_bars)  # prices decode as floats
     for ms, by_symbol in closed.items():
-        decoded = [output.decode(v) for v in output.closed_records(ms, values[ms])]
+        decode = output.decode_activity if isinstance(ms, str) else output.decode
+        decoded = [decode(v) for v in output.closed_records(ms, values[ms])]
         at, ends = values[ms], np.cumsum(values[ms].counts)
-        want: list[output.BarRecord] = []
+        want: list[Any] = []
         for symbol, rows, end in zip(by_symbol, by_symbol.values(), ends, strict=True):
             part = slice(end - len(rows), end)
             columns = {c: v[part] for c, v in at.values.items()}
@@ -167,7 +202,7 @@ def test_the_worker_values_encode_as_the_reference(specs: tuple[IndicatorSpec, .
     worker = IndicatorWorker(specs, [1000, 60_000], Metrics(CollectorRegistry()))
     rng = np.random.default_rng(3)
     for _ in range(8):  # the longest default lookback (33) passes for some symbols
-        closed = {
+        closed: dict[int | str, dict[str, Bars]] = {
             1000: {f"S{i}": realistic_bars(rng, int(rng.integers(1, 9))) for i in range(20)},
             60_000: {f"S{i}": realistic_bars(rng, 1) for i in range(0, 20, 3)},
         }

@@ -8,7 +8,7 @@ from ticksmith import __version__
 from ticksmith.api import forming_doc, pages
 from ticksmith.api.params import NS_MAX
 from ticksmith.api.schema import ARROW, BAD, NOT_FOUND, SYMBOL, TEXT, column
-from ticksmith.bar import SERVED, START, START_COLUMN
+from ticksmith.bar import MEASURE, SERVED, START, START_COLUMN
 
 __all__ = ["ARROW", "document"]
 
@@ -20,6 +20,18 @@ def _interval(intervals_ms: tuple[int, ...]) -> dict[str, Any]:
         "required": False,
         "description": "Bar interval in milliseconds; one of the configured intervals.",
         "schema": {"type": "integer", "enum": list(intervals_ms), "default": intervals_ms[0]},
+    }
+
+
+def _activity(labels: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "name": "activity",
+        "in": "query",
+        "required": False,
+        "description": "An activity bar set (tick, volume or dollar bars, docs/bars.md), "
+        "`type:threshold`; in place of `interval`, not with it. `start` is then the "
+        "bar's first tick's event time.",
+        "schema": {"type": "string", "enum": list(labels)},
     }
 
 
@@ -83,14 +95,17 @@ _after = {
 }
 
 
-def _rows(extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def _rows(activity: bool, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Time bars say their `interval_ms`; activity bars their `bar_type` and `threshold`."""
     props = {START_COLUMN: column(START)} | {field.name: column(field) for field in SERVED}
     return {
         "type": "object",
-        "required": ["symbol", "interval_ms", "rows"],
+        "required": ["symbol", "rows"] if activity else ["symbol", "interval_ms", "rows"],
         "properties": {
             "symbol": {"type": "string"},
             "interval_ms": {"type": "integer"},
+            "bar_type": {"type": "string", "enum": list(MEASURE)},
+            "threshold": {"type": "number"},
             "next": _next,
             "rows": {
                 "type": "array",
@@ -105,12 +120,15 @@ def _rows(extra: dict[str, Any] | None = None) -> dict[str, Any]:
     }
 
 
-def _frame_op(summary: str, schema: str, intervals_ms: tuple[int, ...]) -> dict[str, Any]:
+def _frame_op(
+    summary: str, schema: str, intervals_ms: tuple[int, ...], activity: tuple[str, ...]
+) -> dict[str, Any]:
     return {
         "summary": summary,
         "parameters": [
             SYMBOL,
             _interval(intervals_ms),
+            *([_activity(activity)] if activity else []),
             _limit,
             _instant("from", "Start (inclusive)"),
             _instant("to", "End (exclusive)"),
@@ -132,8 +150,9 @@ def _frame_op(summary: str, schema: str, intervals_ms: tuple[int, ...]) -> dict[
     }
 
 
-def document(intervals_ms: tuple[int, ...]) -> dict[str, Any]:
-    """The document for a service configured with these bar intervals."""
+def document(intervals_ms: tuple[int, ...], activity: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The document for a service configured with these bar intervals and
+    activity bar sets (labels)."""
     plain = {"application/json": {"schema": {"type": "object"}}}
     return {
         "openapi": "3.0.3",
@@ -183,10 +202,15 @@ def document(intervals_ms: tuple[int, ...]) -> dict[str, Any]:
                     },
                 }
             },
-            "/v1/symbols/{symbol}/bars": {"get": _frame_op("Closed bars.", "Bars", intervals_ms)},
+            "/v1/symbols/{symbol}/bars": {
+                "get": _frame_op("Closed bars.", "Bars", intervals_ms, activity)
+            },
             "/v1/symbols/{symbol}/indicators": {
                 "get": _frame_op(
-                    "Closed bars with every configured indicator.", "Indicators", intervals_ms
+                    "Closed bars with every configured indicator.",
+                    "Indicators",
+                    intervals_ms,
+                    activity,
                 )
             },
             "/v1/symbols/{symbol}/forming": {"get": forming_doc.operation(intervals_ms)},
@@ -226,8 +250,8 @@ def document(intervals_ms: tuple[int, ...]) -> dict[str, Any]:
                     },
                     "additionalProperties": False,
                 },
-                "Bars": _rows(),
-                "Indicators": _rows({"type": "number", "nullable": True}),
+                "Bars": _rows(bool(activity)),
+                "Indicators": _rows(bool(activity), {"type": "number", "nullable": True}),
                 "Forming": forming_doc.schema(),
             }
         },

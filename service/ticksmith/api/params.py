@@ -74,6 +74,14 @@ def one_of(query: Mapping[str, str], name: str, choices: tuple[int, ...]) -> int
     return int(raw)
 
 
+def label(query: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str | None:
+    """One of `choices` as written, or None when absent."""
+    raw = query.get(name)
+    if raw is not None and raw not in choices:
+        raise BadParameter(f"{name} must be one of {list(choices)}, got {_shown(raw)}")
+    return raw
+
+
 def some_of(query: Mapping[str, str], name: str, choices: tuple[int, ...]) -> tuple[int, ...]:
     """A comma-separated list of `choices` (all of them when absent), each once,
     in the order given."""

@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from ticksmith.api import forming, pages, params, ranges
 from ticksmith.api.openapi import ARROW, document
 from ticksmith.api.params import BadParameter
+from ticksmith.bar import ActivitySet, BarKey
 from ticksmith.cache.frames import GrowingFrame
 from ticksmith.cache.proxy_cache import Key, ProxyCache
 from ticksmith.cache.sources import UnknownSymbol
@@ -42,7 +43,11 @@ def make_app(
     owner: Owner,
     *,
     bars_in_progress: forming.Forming,
+    activity: tuple[str, ...] = (),
 ) -> web.Application:
+    """`activity`: the labels of the activity bar sets (``ticks:100``), served
+    with ``activity=`` in place of ``interval=``."""
+
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(
             body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
@@ -56,7 +61,7 @@ def make_app(
         return web.json_response({"ready": ok}, status=200 if ok else 503)
 
     async def openapi(_: web.Request) -> web.Response:
-        return web.json_response(document(intervals_ms))
+        return web.json_response(document(intervals_ms, activity))
 
     async def symbols(request: web.Request) -> web.Response:
         query = params.only(request.query, ("limit", "after"))
@@ -67,9 +72,9 @@ def make_app(
 
     def frame_route(kind: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handler(request: web.Request) -> web.Response:
-            query = params.only(request.query, ("interval", "limit", "from", "to"))
+            query = params.only(request.query, ("interval", "activity", "limit", "from", "to"))
             symbol = params.symbol(request.match_info["symbol"])
-            interval = params.one_of(query, "interval", intervals_ms)
+            interval = _bar_set(query, intervals_ms, activity)
             limit = params.integer(query, "limit", 1, MAX_LIMIT, DEFAULT_LIMIT)
             chosen = ranges.span(params.instant(query, "from"), params.instant(query, "to"))
             key = Key(symbol, kind, interval)
@@ -114,6 +119,26 @@ async def _bad_parameters(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     except BadParameter as exc:
         raise _error(web.HTTPBadRequest, str(exc)) from None
+
+
+def _bar_set(
+    query: dict[str, str], intervals_ms: tuple[int, ...], activity: tuple[str, ...]
+) -> BarKey:
+    """The bars asked for: an activity set's label, else an interval (the first by default)."""
+    label = params.label(query, "activity", activity)
+    if label is None:
+        return params.one_of(query, "interval", intervals_ms)
+    if "interval" in query:
+        raise BadParameter("interval and activity: give one of them, not both")
+    return label
+
+
+def _head(key: Key) -> dict[str, Any]:
+    """What a response says of its bars: the interval, or the activity bar type and threshold."""
+    if isinstance(key.interval_ms, int):
+        return {"symbol": key.symbol, "interval_ms": key.interval_ms}
+    bar_set = ActivitySet.of_label(key.interval_ms)
+    return {"symbol": key.symbol, "bar_type": bar_set.kind, "threshold": bar_set.json_threshold}
 
 
 async def _unknown(symbol: str, owner: Owner) -> web.HTTPException:
@@ -168,7 +193,7 @@ def _respond(
     headers = {"Link": f'<{page["next"]}>; rel="next"'} if page and page["next"] else {}
     if ARROW in request.headers.get("Accept", ""):
         return _arrow(columns, headers)
-    rows = {"symbol": key.symbol, "interval_ms": key.interval_ms, "rows": _records(columns)}
+    rows = _head(key) | {"rows": _records(columns)}
     return _json_response(rows | (page or {}), headers)
 
 

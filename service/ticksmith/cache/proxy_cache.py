@@ -27,6 +27,7 @@ from typing import Any, NamedTuple, Protocol, TypeVar
 import numpy as np
 import pandas as pd
 
+from ticksmith.bar import BarKey
 from ticksmith.cache.frames import GrowingFrame
 from ticksmith.indicators.closed import ClosedValues
 from ticksmith.metrics import Metrics
@@ -37,7 +38,7 @@ T = TypeVar("T")
 class Key(NamedTuple):
     symbol: str
     kind: str  # "indicators", "ticks", ...
-    interval_ms: int
+    interval_ms: BarKey  # or an activity set's label
 
 
 class Source(Protocol):
@@ -131,7 +132,7 @@ class ProxyCache:
         self._metrics.cache_evictions.labels(reason).inc(evicted)
         return evicted
 
-    def feed(self, kind: str, interval_ms: int, closed: ClosedValues) -> None:
+    def feed(self, kind: str, interval_ms: BarKey, closed: ClosedValues) -> None:
         """Append a batch's closed bars and the worker's values to the frames held
         for them (alive: strongly held or pinned by a reader)."""
         ends = np.cumsum(closed.counts).tolist()

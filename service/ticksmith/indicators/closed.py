@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ticksmith.bar import BarKey
 from ticksmith.indicators.columns import Bools, Floats, Ints
 from ticksmith.store.bars import Bars
 
@@ -28,5 +29,5 @@ class ClosedValues:
     ready: dict[str, Bools]
 
 
-# What one batch closed, per interval: interval_ms -> that interval's ClosedValues.
-ClosedByInterval = dict[int, ClosedValues]
+# What one batch closed, per bar set: interval_ms (or an activity set's label) -> its values.
+ClosedByInterval = dict[BarKey, ClosedValues]

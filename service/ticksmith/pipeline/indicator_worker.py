@@ -10,6 +10,7 @@ from itertools import repeat
 
 import numpy as np
 
+from ticksmith.bar import BarKey
 from ticksmith.indicators.checkpoint import Checkpoint
 from ticksmith.indicators.closed import ClosedByInterval, ClosedValues
 from ticksmith.indicators.columns import BarColumns, Bools, Floats, Ints, stack
@@ -21,13 +22,14 @@ from ticksmith.store.bars import Bars
 
 class IndicatorWorker:
     def __init__(
-        self, specs: Sequence[IndicatorSpec], intervals_ms: Sequence[int], metrics: Metrics
+        self, specs: Sequence[IndicatorSpec], intervals_ms: Sequence[BarKey], metrics: Metrics
     ) -> None:
+        """`intervals_ms`: every bar set, time intervals and activity labels alike."""
         self.specs = tuple(specs)
         self._lookbacks = [(spec.label, spec.lookback) for spec in self.specs]  # once: costly
         self._engines = {ms: IndicatorEngine(self.specs) for ms in intervals_ms}
         self._checkpoints = {ms: Checkpoint(self.specs) for ms in intervals_ms}
-        self._seen: dict[int, dict[str, int]] = {ms: {} for ms in intervals_ms}  # bars fed
+        self._seen: dict[BarKey, dict[str, int]] = {ms: {} for ms in intervals_ms}  # bars fed
         self._metrics = metrics
 
     @property
@@ -35,7 +37,9 @@ class IndicatorWorker:
         return sum(c.nbytes for c in self._checkpoints.values())
 
     def update(
-        self, closed: Mapping[int, Mapping[str, Bars]], evicted: Mapping[int, Mapping[str, Bars]]
+        self,
+        closed: Mapping[BarKey, Mapping[str, Bars]],
+        evicted: Mapping[BarKey, Mapping[str, Bars]],
     ) -> ClosedByInterval:
         """Advance every engine by its interval's closed bars, and every checkpoint
         by the bars the store pushed out of its history; return the closed bars' values."""
@@ -46,12 +50,12 @@ class IndicatorWorker:
         self._metrics.indicator_seconds.observe(time.perf_counter() - started)
         return out
 
-    def rebuild(self, interval_ms: int, symbol: str, kept: Bars) -> dict[str, Floats]:
+    def rebuild(self, interval_ms: BarKey, symbol: str, kept: Bars) -> dict[str, Floats]:
         """Every indicator column over `kept` (the symbol's bars the store holds,
         oldest first): bit for bit what ``update`` returned for them."""
         return self._checkpoints[interval_ms].values(symbol, phase_of(symbol), kept)
 
-    def peek(self, interval_ms: int, symbol: str, bars: Bars) -> ClosedValues:
+    def peek(self, interval_ms: BarKey, symbol: str, bars: Bars) -> ClosedValues:
         """The values and ready flags ``update`` would give if `bars` (the symbol's
         bars in progress, oldest first) closed now; nothing changes."""
         values = self._engines[interval_ms].peek(symbol, BarColumns.from_records(bars))
@@ -68,14 +72,14 @@ class IndicatorWorker:
             for symbol in gone:
                 self._seen[ms].pop(symbol, None)
 
-    def _update(self, ms: int, by_symbol: Mapping[str, Bars]) -> ClosedValues:
+    def _update(self, ms: BarKey, by_symbol: Mapping[str, Bars]) -> ClosedValues:
         symbols = list(by_symbol)
         counts = np.fromiter(map(len, by_symbol.values()), np.int64, len(symbols))
         bars = stack(by_symbol.values())
         values = self._engines[ms].update_stacked(symbols, counts, bars)
         return ClosedValues(symbols, counts, bars, values, self._ready(ms, symbols, counts))
 
-    def _ready(self, ms: int, symbols: list[str], counts: Ints) -> dict[str, Bools]:
+    def _ready(self, ms: BarKey, symbols: list[str], counts: Ints) -> dict[str, Bools]:
         """Per spec, whether each bar is past its warm-up: the symbol's bars fed
         so far (this one included) exceed the lookback."""
         seen = self._seen[ms]

@@ -169,3 +169,52 @@ def scatter(  # type: ignore[no-untyped-def]
         c = total[r] % width
         ts2[r, c], price2[r, c], size2[r, c], side2[r, c] = ts[t], price[t], size[t], side[t]
         total[r] += 1
+
+
+@numba.jit(
+    T.Tuple((OUT_I1, OUT_L1, T.Array(T.float64, 2, "C"), OUT_L1))(
+        I1, L1, F1, F1, T.intp, T.float64, T.int64, W_L1, W_L1, T.Array(T.float64, 2, "A"), W_L1
+    ),
+    **_JIT,
+)
+def activity(  # type: ignore[no-untyped-def]
+    slot, ts, price, size, measure, threshold, anchor_ns, period, start, forming, count
+):
+    """Feed ticks, in arrival order, to the forming activity bars of their slots
+    (`period`, `start`, `forming` [open, high, low, close, volume, notional] and
+    `count`, one row per slot, updated in place). A bar closes on the tick that
+    brings its measure (0 count, 1 volume, 2 notional) to `threshold`, or, before
+    a tick of a later anchor period joins it, at the anchor. Returns the closed
+    bars in closing order: slot, start, fields, count."""
+    n = len(slot)
+    out_slot = np.empty(2 * n, np.intp)  # a tick closes at most two bars
+    out_start = np.empty(2 * n, np.int64)
+    out = np.empty((2 * n, 6), np.float64)
+    out_count = np.empty(2 * n, np.int64)
+    j = 0
+    for i in range(n):
+        s, p, q = slot[i], price[i], size[i]
+        anchor = ts[i] - ts[i] % anchor_ns
+        if count[s] > 0 and anchor > period[s]:  # the period ended: close what it has
+            out_slot[j], out_start[j], out_count[j] = s, start[s], count[s]
+            out[j, :] = forming[s]
+            j += 1
+            count[s] = 0
+        period[s] = max(period[s], anchor)
+        row = forming[s]
+        if count[s] == 0:
+            start[s] = ts[i]
+            row[0], row[1], row[2], row[4], row[5] = p, p, p, q, p * q
+        else:
+            row[1], row[2] = max(row[1], p), min(row[2], p)
+            row[4] += q
+            row[5] += p * q
+        row[3] = p
+        count[s] += 1
+        reached = count[s] if measure == 0 else (row[4] if measure == 1 else row[5])
+        if reached >= threshold:
+            out_slot[j], out_start[j], out_count[j] = s, start[s], count[s]
+            out[j, :] = row
+            j += 1
+            count[s] = 0
+    return out_slot[:j], out_start[:j], out[:j], out_count[:j]

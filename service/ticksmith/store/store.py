@@ -6,6 +6,8 @@ in for all its symbols at once. Recent ticks live in one tick window (a row per
 slot, see tick_window.py); closed bars are per-symbol histories (history.py)
 that grow only as a symbol's bars close. When a bar closes and which ticks are
 late is decided in watermarks.py; bars in progress are read through forming.py.
+Activity bars (tick, volume, dollar: activity.py) are fed each step's accepted
+ticks in arrival order and kept beside the time bars, under their labels.
 
 Bounds: at most ``max_symbols`` symbols (a new one beyond that is refused: its
 ticks come back in ``ApplyResult.refused``), and a symbol with no tick of its own
@@ -22,6 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from ticksmith.bar import ActivitySet, BarKey
+from ticksmith.store.activity import ActivitySets
 from ticksmith.store.bars import NO_BAR, Bars, segment
 from ticksmith.store.forming import coarse_forming, fine_forming
 from ticksmith.store.groups import Groups
@@ -34,7 +38,7 @@ from ticksmith.ticks import TickBatch
 
 Ints = npt.NDArray[np.intp]
 I64 = npt.NDArray[np.int64]
-Closed = dict[int, dict[str, Bars]]  # interval_ms -> symbol -> closed bars, oldest first
+Closed = dict[BarKey, dict[str, Bars]]  # interval_ms or label -> symbol -> closed bars
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,8 @@ class Store:
         quiet_close_ms: int = 0,
         max_symbols: int = 1_000_000,
         symbol_idle_ms: int = 0,
+        activity: Sequence[ActivitySet] = (),
+        activity_anchor_ms: int = 86_400_000,
     ) -> None:
         """`quiet_close_ms` 0: a bar closes only by its own symbol's ticks;
         `symbol_idle_ms` 0: symbols never expire (module doc)."""
@@ -81,6 +87,8 @@ class Store:
         )
         self._pending = Pending()
         self._rollups = {ms: Rollup(ms * 1_000_000) for ms in self.intervals_ms[1:]}
+        self._activity = ActivitySets(activity, activity_anchor_ms)
+        self.bar_keys: tuple[BarKey, ...] = (*self.intervals_ms, *self._activity.labels)
         # partition -> event time its consumption began, when it began after the log's
         # beginning; bars starting earlier may be partial and are never kept
         self.replay_floor_ns: dict[int, int] = {}
@@ -103,7 +111,7 @@ class Store:
         histories = sum(state.nbytes for state in self._table)
         forming = sum(r.forming.nbytes for r in self._rollups.values())
         fixed = self._ticks.nbytes + self._pending.nbytes + self._clock.nbytes
-        return histories + forming + fixed
+        return histories + forming + fixed + self._activity.nbytes
 
     def apply(self, batch: TickBatch) -> ApplyResult:
         """Fold a batch in; return the bars it closed and the ticks that were late."""
@@ -141,6 +149,10 @@ class Store:
         self._pending.add(slot[later], ts[later], price[later], size[later], self._fine_ns)
         arriving = (slot[now], ts[now], price[now], size[now])
         closed, evicted, partial = self._release(closed_before, arriving)
+        for label, (rows, slots) in self._activity.feed(slot, ts, price, size, expired).items():
+            anchor = rows["start_ns"] - rows["start_ns"] % self._activity.anchor_ns
+            closed[label], evicted[label], dropped = self._keep(label, rows, slots, anchor)
+            partial += dropped
         return ApplyResult(
             late=batch.take(late),
             refused=refused,
@@ -193,10 +205,12 @@ class Store:
         self._clock.forget(slots)
         for rollup_ in self._rollups.values():
             rollup_.clear(slots)
+        self._activity.clear(slots)
         return self._table.remove(slots)
 
-    def bars(self, symbol: str, interval_ms: int | None = None) -> Bars:
-        """Closed bars of a symbol, oldest first (a copy)."""
+    def bars(self, symbol: str, interval_ms: BarKey | None = None) -> Bars:
+        """Closed bars of a symbol, oldest first (a copy), at an interval or of an
+        activity set (its label)."""
         ms = interval_ms or self.intervals_ms[0]
         return self._table[symbol].bars[ms].to_array()
 
@@ -220,7 +234,7 @@ class Store:
         return coarse_forming(ticks, self._fine_ns, ms * 1_000_000, held)
 
     def _new_state(self, symbol: str, partition: int) -> int:
-        slot = self._table.add(symbol, partition, self.intervals_ms, self._history_bars)
+        slot = self._table.add(symbol, partition, self.bar_keys, self._history_bars)
         if slot == NO_SLOT:
             return slot
         self._ensure(slot + 1)
@@ -231,6 +245,7 @@ class Store:
         self._clock.ensure(slots)
         for rollup_ in self._rollups.values():
             rollup_.ensure(slots)
+        self._activity.ensure(slots)
         self._ticks.ensure_rows(slots)
 
     def _release(
@@ -257,11 +272,13 @@ class Store:
         return closed, evicted, partial
 
     def _keep(
-        self, ms: int, rows: Bars, slots: Ints
+        self, key: BarKey, rows: Bars, slots: Ints, begins: I64 | None = None
     ) -> tuple[dict[str, Bars], dict[str, Bars], int]:
         """Append complete bars (grouped by slot) to each symbol's history; drop partial
-        ones. Returns the bars kept and the bars they pushed out, per symbol."""
-        complete = rows["start_ns"] >= self._clock.floor[slots]
+        ones: those whose interval (or anchor period: `begins`) began before the
+        replay floor. Returns the bars kept and the bars they pushed out, per symbol."""
+        begins = rows["start_ns"] if begins is None else begins
+        complete = begins >= self._clock.floor[slots]
         rows, slots = rows[complete], slots[complete]
         kept: dict[str, Bars] = {}
         evicted: dict[str, Bars] = {}
@@ -270,7 +287,7 @@ class Store:
             edges = np.flatnonzero(np.r_[True, slots[1:] != slots[:-1], True]).tolist()
         for lo, hi in itertools.pairwise(edges):
             state = self._table.at(int(slots[lo]))
-            out = state.bars[ms].extend(rows[lo:hi])
+            out = state.bars[key].extend(rows[lo:hi])
             kept[state.symbol] = rows[lo:hi]
             if len(out):
                 evicted[state.symbol] = out

@@ -15,6 +15,7 @@ from itertools import repeat
 import numpy as np
 import numpy.typing as npt
 
+from ticksmith.bar import BarKey
 from ticksmith.store.bars import BAR_DTYPE
 from ticksmith.store.history import RowHistory
 
@@ -30,7 +31,7 @@ class SymbolState:
     symbol: str
     slot: int
     partition: int
-    bars: dict[int, RowHistory]  # a history's `total` versions what is derived from it
+    bars: dict[BarKey, RowHistory]  # a history's `total` versions what is derived from it
 
     @property
     def nbytes(self) -> int:
@@ -78,12 +79,12 @@ class SymbolTable:
             map(self._slot_of.get, names.tolist(), repeat(NO_SLOT)), np.intp, len(names)
         )
 
-    def add(self, symbol: str, partition: int, intervals_ms: tuple[int, ...], history: int) -> int:
+    def add(self, symbol: str, partition: int, keys: tuple[BarKey, ...], history: int) -> int:
         """A slot for a new symbol (owned by `partition`), or NO_SLOT when the table is full."""
         if self.full:
             return NO_SLOT
         slot = self._free.pop() if self._free else self._new_slot()
-        bars = {ms: RowHistory(BAR_DTYPE, history) for ms in intervals_ms}
+        bars: dict[BarKey, RowHistory] = {key: RowHistory(BAR_DTYPE, history) for key in keys}
         state = SymbolState(symbol=symbol, slot=slot, partition=partition, bars=bars)
         self._symbols[symbol] = state
         self._slot_of[symbol] = slot

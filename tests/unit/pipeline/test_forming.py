@@ -60,7 +60,7 @@ class Pipeline:
         self.worker = IndicatorWorker(SPECS, INTERVALS_MS, Metrics(CollectorRegistry()))
         self.forming = FormingReader(self.store, self.worker)
 
-    def apply(self, batch: TickBatch) -> dict[int, ClosedValues]:
+    def apply(self, batch: TickBatch) -> dict[int | str, ClosedValues]:
         result = self.store.apply(batch)
         return self.worker.update(result.closed, result.evicted)
 

@@ -162,7 +162,7 @@ def test_every_interval_equals_the_offline_bars_with_out_of_order_ticks_within_l
     ticks = jumbled(ticks, lateness_ms * INTERVAL, seed) if lateness_ms else ticks
     store = Store([1, 2, 5], history_bars=10_000, ticks_per_symbol=64, lateness_ms=lateness_ms)
     edges = sorted({0, n, *(c for c in cuts if c < n)})
-    closed: dict[int, int] = {1: 0, 2: 0, 5: 0}
+    closed: dict[int | str, int] = {1: 0, 2: 0, 5: 0}
     for lo, hi in itertools.pairwise(edges):
         result = store.apply(to_batch(ticks.iloc[lo:hi]))
         assert len(result.late) == 0
