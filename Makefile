@@ -9,7 +9,7 @@ SYMBOLS ?= 500
 RATE ?= 20000
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint lint-deploy typecheck bench kafka-start kafka-stop clean dashboard-png
+.PHONY: install run test lint lint-deploy typecheck bench kafka-start kafka-stop clean dashboard-png bar-types-png
 
 install: $(VENV)/.installed
 
@@ -30,9 +30,9 @@ test: install
 		KAFKA_PORT=$(TEST_KAFKA_PORT) deploy/kafka/broker.sh stop; exit $$status
 
 lint: install
-	$(BIN)/ruff check service tests bench deploy/grafana
-	$(BIN)/ruff format --check service tests bench deploy/grafana
-	$(BIN)/mypy service tests deploy/grafana/render.py
+	$(BIN)/ruff check service tests bench deploy/grafana docs/render
+	$(BIN)/ruff format --check service tests bench deploy/grafana docs/render
+	$(BIN)/mypy service tests deploy/grafana/render.py docs/render
 
 lint-deploy: install
 	$(BIN)/hadolint Dockerfile
@@ -48,6 +48,11 @@ bench-%: install
 dashboard-png: install
 	deploy/prometheus/install.sh
 	PYTHON=$(CURDIR)/$(BIN)/python deploy/grafana/render-local-run.sh docs/dashboard.png
+
+# docs/bar-types.png: one symbol's synthetic ticks replayed through a real run
+# (its own broker on KAFKA_PORT 19792), drawn as time, tick, volume and dollar bars.
+bar-types-png: install
+	KAFKA_PORT=19792 $(BIN)/python docs/render/bar_types.py docs/bar-types.png
 
 kafka-start:
 	KAFKA_PORT=$(KAFKA_PORT) deploy/kafka/broker.sh start
