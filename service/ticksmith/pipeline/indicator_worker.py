@@ -31,6 +31,8 @@ class IndicatorWorker:
         self._checkpoints = {ms: Checkpoint(self.specs) for ms in intervals_ms}
         self._seen: dict[BarKey, dict[str, int]] = {ms: {} for ms in intervals_ms}  # bars fed
         self._metrics = metrics
+        # a step that closes nothing: the engines' empty update costs ~0.25 ms, each step
+        self._nothing = {ms: self._update(ms, {}) for ms in intervals_ms}
 
     @property
     def checkpoint_bytes(self) -> int:
@@ -44,7 +46,10 @@ class IndicatorWorker:
         """Advance every engine by its interval's closed bars, and every checkpoint
         by the bars the store pushed out of its history; return the closed bars' values."""
         started = time.perf_counter()
-        out = {ms: self._update(ms, by_symbol) for ms, by_symbol in closed.items()}
+        out = {
+            ms: self._update(ms, by_symbol) if by_symbol else self._nothing[ms]
+            for ms, by_symbol in closed.items()
+        }
         for ms, by_symbol in evicted.items():
             self._checkpoints[ms].advance(by_symbol)
         self._metrics.indicator_seconds.observe(time.perf_counter() - started)
