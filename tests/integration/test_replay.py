@@ -8,6 +8,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -110,3 +111,30 @@ async def test_replay_to_a_missing_topic_names_the_setting(
     _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 1
     assert "kafka.ticks_topic: topic 'no-such-topic' does not exist" in err.decode()
+
+
+async def test_a_paced_replay_sends_each_tick_at_its_event_time_over_the_speed(
+    settings_factory: SettingsFactory, unused_tcp_port: int, tmp_path: Path
+) -> None:
+    """--speed 4 on 8 s of event time: the broker receives the ticks over ~2 s, each
+    about (its event time - the first's) / 4 after the first, never flat out."""
+    settings = await settings_factory(partitions=2)
+    ticks = Market(symbol_names(4), seed=13, spacing_ns=4_000_000).chunk(2_000)  # 8 s
+    path = tmp_path / "ticks.csv"
+    ticks.to_csv(path, index=False)
+    env = service_env(settings, unused_tcp_port)
+    out, _ = await replay(path, env, "--speed", "4", "--quiet")
+    assert "sent 2,000 ticks to" in out
+    k = settings.kafka
+    records = await read_all(k.bootstrap_servers, k.ticks_topic, len(ticks))
+    assert len(records) == len(ticks)
+    sent_ms = pd.Series(
+        {int(r.value.split(b'"ts":')[1].split(b",")[0]): r.timestamp for r in records}
+    )
+    event_s = (sent_ms.index.to_numpy() - ticks["ts"].iloc[0]) / SECOND_NS
+    due_s = event_s / 4
+    late_s = (sent_ms.to_numpy() - sent_ms.min()) / 1000 - due_s
+    # not flat out: the last ticks left ~2 s after the first (flat out takes ~0.1 s);
+    # each within a pacing slice of its due time (the replay sends what is due in pieces)
+    assert (sent_ms.max() - sent_ms.min()) / 1000 > 0.9 * due_s.max()
+    assert late_s.min() > -0.3 and np.percentile(late_s, 99) < 0.5
