@@ -19,17 +19,7 @@ def offline_bars(ticks: pd.DataFrame, interval_ns: int, lateness_ns: int = 0) ->
     t = ticks.sort_values(["symbol", "ts"], kind="stable")
     t = t.assign(start_ns=t["ts"] - t["ts"] % interval_ns)
     t = t.assign(notional=t["price"] * t["size"])
-    g = t.groupby(["symbol", "start_ns"], sort=True)
-    bars = g.agg(
-        open=("price", "first"),
-        high=("price", "max"),
-        low=("price", "min"),
-        close=("price", "last"),
-        volume=("size", "sum"),
-        notional=("notional", "sum"),
-        count=("price", "size"),
-    )
-    bars["vwap"] = np.where(bars["volume"] > 0, bars["notional"] / bars["volume"], np.nan)
+    bars = _aggregate(t.groupby(["symbol", "start_ns"], sort=True))
     newest = t.groupby("symbol")["ts"].max()
     start = bars.index.get_level_values("start_ns").to_numpy()
     symbol = bars.index.get_level_values("symbol")
@@ -76,10 +66,18 @@ def offline_activity_bars(
             bar_of[i] = bar
             if total >= threshold:
                 closed[bar], open_ = True, False
-    g = t.assign(bar=bar_of).groupby("bar", sort=True)
-    bars = g.agg(
-        symbol=("symbol", "first"),
-        start_ns=("ts", "first"),
+    by_bar = t.assign(bar=bar_of).groupby("bar", sort=True)
+    bars = _aggregate(by_bar, symbol=("symbol", "first"), start_ns=("ts", "first"))
+    bars = bars[bars.index.isin(list(closed))]
+    bars["partial"] = ~bars.index.map(closed).astype(bool)
+    return bars.set_index(["symbol", "start_ns"])[[*BAR_COLUMNS, "partial"]]
+
+
+def _aggregate(groups: pd.core.groupby.DataFrameGroupBy, **more: tuple[str, str]) -> pd.DataFrame:
+    """Each group of ticks (in time order, with a notional column) as one bar:
+    `more` columns, then OHLC, volume, notional, count and VWAP."""
+    bars = groups.agg(
+        **more,
         open=("price", "first"),
         high=("price", "max"),
         low=("price", "min"),
@@ -88,7 +86,5 @@ def offline_activity_bars(
         notional=("notional", "sum"),
         count=("price", "size"),
     )
-    bars = bars[bars.index.isin(list(closed))]
-    bars["partial"] = ~bars.index.map(closed).astype(bool)
     bars["vwap"] = np.where(bars["volume"] > 0, bars["notional"] / bars["volume"], np.nan)
-    return bars.set_index(["symbol", "start_ns"])[[*BAR_COLUMNS, "partial"]]
+    return bars
