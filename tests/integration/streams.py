@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import msgspec
 import pandas as pd
@@ -13,10 +15,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from bench._broker import end_offsets
 from prometheus_client import CollectorRegistry
 
-from tests.integration.conftest import committed_offsets
+from tests.integration.conftest import committed_offsets, wait_for
 from ticksmith import output
 from ticksmith.app import Service, lifespan
 from ticksmith.config import Settings
+from ticksmith.produce.market import Market
 from ticksmith.produce.writer import encode_chunk
 
 
@@ -71,3 +74,49 @@ def closed_after(ticks: pd.DataFrame, interval_ns: int, committed: dict[int, int
     closer = first.groupby(level="symbol").shift(-1).dropna().astype("int64")
     floor = closer["partition"].map(lambda p: committed.get(p, 0))
     return int((closer["offset"] >= floor).sum())
+
+
+Start = Callable[[Settings, int], Awaitable[asyncio.subprocess.Process]]
+
+
+@dataclass
+class Restarted:
+    sent: list[pd.DataFrame]  # every tick sent, tracked (send_tracked)
+    at_kill: dict[int, int]  # the offsets committed when the first member died
+    port: int  # the second member's HTTP port
+
+
+@asynccontextmanager
+async def killed_mid_stream(
+    settings: Settings,
+    producer: AIOKafkaProducer,
+    admin: AIOKafkaAdminClient,
+    start: Start,
+    ports: Callable[[], int],
+    market: Market,
+) -> AsyncIterator[Restarted]:
+    """A member (`start`ed) takes ticks while more keep coming, is SIGKILLed after its
+    first commit, more ticks are sent, and a second member starts; yields once it has
+    caught up, then stops it (SIGTERM) and checks it exited 0."""
+    k = settings.kafka
+    sent = [await send_tracked(producer, k.ticks_topic, market.chunk(4_000))]
+    first = await start(settings, ports())
+
+    async def some_committed() -> bool:
+        return bool(await committed_offsets(admin, k.group_id))
+
+    await wait_for(some_committed, "a first commit")
+    for _ in range(4):  # keep streaming while it runs, then kill it mid-stream
+        sent.append(await send_tracked(producer, k.ticks_topic, market.chunk(2_000)))
+    first.send_signal(signal.SIGKILL)
+    await first.wait()
+    at_kill = await committed_offsets(admin, k.group_id)
+    sent.append(await send_tracked(producer, k.ticks_topic, market.chunk(4_000)))
+    second = await start(settings, port := ports())
+    try:
+        await wait_for(lambda: caught_up(admin, settings), "the restarted member to catch up", 90)
+        yield Restarted(sent, at_kill, port)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(second.wait(), 30)
+    assert second.returncode == 0

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import sys
 from collections.abc import Awaitable, Callable
 
@@ -19,8 +18,8 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 from bench._broker import end_offsets
 
-from tests.integration.conftest import committed_offsets, read_all, service_env, wait_for
-from tests.integration.streams import caught_up, send_tracked
+from tests.integration.conftest import read_all, service_env
+from tests.integration.streams import killed_mid_stream
 from tests.oracle import BAR_COLUMNS, assert_bars_equal, offline_activity_bars
 from ticksmith import output
 from ticksmith.bar import ActivitySet
@@ -90,27 +89,10 @@ async def test_activity_bars_are_exact_after_a_restart_mid_stream(
     settings = await settings_factory(partitions=3)
     k = settings.kafka
     market = Market(symbol_names(40), seed=21, spacing_ns=5_000_000)
-    sent = [await send_tracked(producer, k.ticks_topic, market.chunk(4_000))]
-    first = await start(settings, unused_tcp_port_factory())
-
-    async def some_committed() -> bool:
-        return bool(await committed_offsets(admin, k.group_id))
-
-    await wait_for(some_committed, "a first commit")
-    for _ in range(4):  # keep streaming while it runs, then kill it mid-stream
-        sent.append(await send_tracked(producer, k.ticks_topic, market.chunk(2_000)))
-    first.send_signal(signal.SIGKILL)
-    await first.wait()
-    sent.append(await send_tracked(producer, k.ticks_topic, market.chunk(4_000)))
-
-    second = await start(settings, port := unused_tcp_port_factory())
-    try:
-        await wait_for(lambda: caught_up(admin, settings), "the restarted member to catch up", 90)
-        api = {s.label: await served(port, "SYM0001", s.label) for s in SETS}
-    finally:
-        second.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(second.wait(), 30)
-    assert second.returncode == 0
+    ports = unused_tcp_port_factory
+    async with killed_mid_stream(settings, producer, admin, start, ports, market) as run:
+        api = {s.label: await served(run.port, "SYM0001", s.label) for s in SETS}
+    sent = run.sent
 
     ticks = pd.concat(sent, ignore_index=True).sort_values(["partition", "offset"])
     expected = {s.label: expected_bars(ticks, s) for s in SETS}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import sys
 from collections.abc import Awaitable, Callable
 
@@ -14,8 +13,15 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from tests.integration.conftest import committed_offsets, read_all, scrape, service_env, wait_for
-from tests.integration.streams import caught_up, closed_after, published, running, send_tracked
+from tests.integration.conftest import read_all, scrape, service_env, wait_for
+from tests.integration.streams import (
+    caught_up,
+    closed_after,
+    killed_mid_stream,
+    published,
+    running,
+    send_tracked,
+)
 from tests.oracle import assert_bars_equal, offline_bars
 from ticksmith.app import Service
 from ticksmith.config import Settings
@@ -46,28 +52,10 @@ async def test_sigkill_mid_stream_then_restart_reflects_every_tick_exactly_once(
     settings = await settings_factory(partitions=3)
     k = settings.kafka
     market = Market(symbol_names(40), seed=11, spacing_ns=5_000_000)
-    sent = [await send_tracked(producer, k.ticks_topic, market.chunk(4_000))]
-    first = await start_service(settings, unused_tcp_port_factory())
-
-    async def some_committed() -> bool:
-        return bool(await committed_offsets(admin, k.group_id))
-
-    await wait_for(some_committed, "a first commit")
-    for _ in range(4):  # keep streaming while it runs, then kill it mid-stream
-        sent.append(await send_tracked(producer, k.ticks_topic, market.chunk(2_000)))
-    first.send_signal(signal.SIGKILL)
-    await first.wait()
-    at_kill = await committed_offsets(admin, k.group_id)
-    sent.append(await send_tracked(producer, k.ticks_topic, market.chunk(4_000)))
-
-    second = await start_service(settings, port := unused_tcp_port_factory())
-    try:
-        await wait_for(lambda: caught_up(admin, settings), "the restarted member to catch up", 90)
-        metrics = await scrape(port)
-    finally:
-        second.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(second.wait(), 30)
-    assert second.returncode == 0
+    ports = unused_tcp_port_factory
+    async with killed_mid_stream(settings, producer, admin, start_service, ports, market) as run:
+        metrics = await scrape(run.port)
+    sent, at_kill = run.sent, run.at_kill
 
     ticks = pd.concat(sent, ignore_index=True)
     expected = offline_bars(ticks, INTERVAL_NS)
