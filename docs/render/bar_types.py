@@ -123,41 +123,41 @@ async def output_settled(bootstrap: str, topic: str, quiet_s: float = 3.0) -> No
         await consumer.stop()
 
 
+TITLES = {  # the panels, top to bottom
+    "time": "1-minute time bars",
+    "ticks": "tick bars: every {:,} trades",
+    "volume": "volume bars: every {:,} units",
+    "dollars": "dollar bars: every {:,} of notional",
+}
+
+
 def bar_sets(values: list[bytes]) -> dict[str, pd.DataFrame]:
     """The symbol's bars per set, by title: start, end, open, high, low, close."""
-    rows: dict[str, list[dict[str, float]]] = {}
+    rows: dict[str, list[dict[str, float]]] = {kind: [] for kind in TITLES}
+    titles = dict(TITLES)
     for value in values:
         if output.is_activity(value):
             a = output.decode_activity(value)
             if a.symbol == SYMBOL:
-                title = {
-                    "ticks": "tick bars: every {:,} trades",
-                    "volume": "volume bars: every {:,} units",
-                    "dollars": "dollar bars: every {:,} of notional",
-                }[a.bar_type]
-                rows.setdefault(title.format(a.threshold), []).append(_ohlc(a, a.start_ns, None))
-        else:
-            b = output.decode(value)
-            if b.symbol == SYMBOL:
-                rows.setdefault("1-minute time bars", []).append(_ohlc(b, b.start_ns, b.end_ns))
+                titles[a.bar_type] = TITLES[a.bar_type].format(a.threshold)
+                rows[a.bar_type].append(_ohlc(a, a.start_ns, None))
+        elif (b := output.decode(value)).symbol == SYMBOL:
+            rows["time"].append(_ohlc(b, b.start_ns, b.end_ns))
     frames = {}
-    for title, bars in rows.items():
+    for kind, bars in rows.items():
         frame = pd.DataFrame(bars).sort_values("start").reset_index(drop=True)
-        last_tick = frame["start"].iloc[-1] + 1
-        frame["end"] = frame["end"].fillna(frame["start"].shift(-1)).fillna(last_tick)
-        frames[title] = frame
-    order = ["1-minute time bars", "tick", "volume", "dollar"]
-    return dict(
-        sorted(frames.items(), key=lambda kv: [kv[0].startswith(o) for o in order].index(True))
-    )
+        # an activity bar ends where the next begins (the last, just after its start)
+        ends = frame["start"].shift(-1).fillna(frame["start"].iloc[-1] + 1)
+        frame["end"] = frame["end"].fillna(ends)
+        frames[titles[kind]] = frame
+    return frames
 
 
 def _ohlc(record: object, start: int, end: int | None) -> dict[str, float]:
-    get = record.__getattribute__
     return {
         "start": start,
         "end": float("nan") if end is None else end,
-        **{f: get(f) for f in ("open", "high", "low", "close")},
+        **{f: getattr(record, f) for f in ("open", "high", "low", "close")},
     }
 
 
