@@ -12,7 +12,7 @@ speed); everything else is numpy over the whole fetch.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import numpy as np
@@ -76,6 +76,20 @@ def decode(
     if len(rejected) > 1:
         rejected.sort(key=lambda r: r.index)
     return Decoded(_batch(cols, records, runs), rejected)
+
+
+def joined(parts: Sequence[tuple[Decoded, int]]) -> Decoded:
+    """The decoded chunks of some records (each with how many records it had) as
+    one, equal to decoding the records at once: rejects indexed in all the records."""
+    rejected: list[Rejected] = []
+    at = 0
+    for part, n in parts:
+        rejected += [replace(r, index=r.index + at) for r in part.rejected]
+        at += n
+    if len(parts) == 1:
+        return Decoded(parts[0][0].ticks, rejected)
+    ticks = [part.ticks for part, _ in parts]
+    return Decoded(TickBatch.concat(ticks) if ticks else TickBatch.empty(), rejected)
 
 
 def _values(

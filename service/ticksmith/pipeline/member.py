@@ -34,6 +34,10 @@ from ticksmith.pipeline.settle import Settler
 from ticksmith.pipeline.unreadable import UNREADABLE, isolate
 
 log = logging.getLogger(__name__)
+# records aiokafka turns into objects in one getmany() (~1 us each, holding the loop); a
+# fetch of up to kafka.fetch_max_records is taken in pieces of this size
+PARSE_RECORDS = 4_096
+Fetched = tuple[Batch, int]  # a piece of a fetch and its stamp (Assignment.now)
 
 
 class MemberFailed(TicksmithError):
@@ -88,34 +92,58 @@ class GroupMember(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka 
         """Consume until `stop` is set; the batch in flight then settles."""
         while not stop.is_set():
             self._raise_failure()
-            batch, unreadable = await self._next()
-            fetched_at = self._assignment.now()  # before any await: a seek may follow
-            await asyncio.sleep(0)  # getmany() parsed the records: let timers and reads run
+            pieces, unreadable = await self._next()
             async with self._lock:
                 self._raise_failure()
-                batch, stale = self._assignment.current(batch, fetched_at)
+                batch, stale = self._current(pieces)
                 self._metrics.records_refetched.inc(stale)
                 if batch:
                     await self._handle(batch)
                 if unreadable:
-                    await self._skip(unreadable, fetched_at)
+                    await self._skip(unreadable, pieces[-1][1])
                 if self._quiet_close_ns:
                     await self._close_idle(batch)
                 self._update_lag()
         async with self._lock:
             await self._settler.settled()
 
-    async def _next(self) -> tuple[Batch, list[Record]]:
-        """The next fetch; if a record in it cannot be parsed, the fetch partition by
-        partition and stand-ins for the unreadable records (unreadable.py)."""
+    async def _next(self) -> tuple[list[Fetched], list[Record]]:
+        """The next fetch, as pieces of at most PARSE_RECORDS records, each stamped
+        when it came (a seek may follow any await); if a record in it cannot be
+        parsed, the fetch partition by partition and stand-ins for the unreadable
+        records (unreadable.py)."""
         fetch = self._fetch
+        pieces: list[Fetched] = []
+        wanted, timeout_ms = fetch.max_records, fetch.timeout_ms
         try:
-            return await self._consumer.getmany(
-                timeout_ms=fetch.timeout_ms, max_records=fetch.max_records
-            ), []
-        except UNREADABLE:
+            while wanted > 0:
+                asked = min(wanted, PARSE_RECORDS)
+                piece = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=asked)
+                pieces.append((piece, self._assignment.now()))
+                await asyncio.sleep(0)  # getmany() parsed the records: let timers and reads run
+                got = sum(map(len, piece.values()))
+                if got < asked:
+                    break
+                wanted, timeout_ms = wanted - got, 0  # only what has already arrived
+        except UNREADABLE:  # the pieces before are fetched again, from what was processed
             positions = {tp: self.next_offsets[tp] for tp in self.assigned}
-            return await isolate(self._consumer, positions, fetch.timeout_ms, fetch.max_records)
+            batch, unreadable = await isolate(
+                self._consumer, positions, fetch.timeout_ms, fetch.max_records
+            )
+            return [(batch, self._assignment.now())], unreadable
+        return pieces, []
+
+    def _current(self, pieces: list[Fetched]) -> tuple[Batch, int]:
+        """One batch of the pieces' records that came after their partitions' last
+        seek, and how many were left out."""
+        batch: Batch = {}
+        stale = 0
+        for piece, fetched_at in pieces:
+            kept, left_out = self._assignment.current(piece, fetched_at)
+            stale += left_out
+            for tp, records in kept.items():
+                batch[tp] = batch[tp] + records if tp in batch else records
+        return batch, stale
 
     async def _skip(self, unreadable: list[Record], fetched_at: int) -> None:
         """Dead-letter the unreadable records of live partitions, and go past them."""

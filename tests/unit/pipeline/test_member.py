@@ -15,6 +15,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
 from prometheus_client import CollectorRegistry
 
 from ticksmith.metrics import Metrics
+from ticksmith.pipeline import member as member_module
 from ticksmith.pipeline.batch import BatchEffects
 from ticksmith.pipeline.member import FetchSettings, GroupMember, MemberFailed
 from ticksmith.pipeline.replay import ReplayPlanner
@@ -45,8 +46,10 @@ class FakeConsumer:
     seeks: list[tuple[int, int]] = field(default_factory=list)
     commits: list[int] = field(default_factory=list)
     plan_gate: asyncio.Event = field(default_factory=asyncio.Event)
+    asked: list[int] = field(default_factory=list)  # max_records of each getmany()
 
     async def getmany(self, timeout_ms: int, max_records: int) -> Any:
+        self.asked.append(max_records)
         if not self.script:
             await asyncio.sleep(0.001)
             return {}
@@ -151,6 +154,30 @@ async def test_records_fetched_before_the_listener_ran_are_never_processed() -> 
     assert effects.warm == list(range(50, 100))
     assert effects.live_offsets == list(range(100, 110))  # once each, none from the stale fetch
     assert m._metrics.records_refetched._value.get() == 10
+
+
+async def test_a_fetch_is_parsed_in_pieces_and_a_seek_between_them_drops_only_those_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(member_module, "PARSE_RECORDS", 10)
+    effects = FakeEffects()
+    consumer = FakeConsumer(script=[])
+    m = member(consumer, effects, [])  # fetch_max_records 100
+    consumer.plan_gate.set()
+    consumer.script = [
+        lambda: {TP: records(100, 110)},  # a full piece: the fetch goes on
+        lambda: nothing_after(m.on_partitions_assigned({TP})),  # seeks to 50 between pieces
+        *[lambda lo=lo: {TP: records(lo, lo + 10)} for lo in range(50, 110, 10)],
+    ]
+    await run_until(m, lambda: consumer.commits == [110])
+    assert max(consumer.asked) == 10
+    assert effects.warm == list(range(50, 100))
+    assert effects.live_offsets == list(range(100, 110))
+    assert m._metrics.records_refetched._value.get() == 10  # the piece before the seek
+    (histogram,) = m._metrics.batch_records.collect()
+    batches = histogram.samples
+    count = next(s.value for s in batches if s.name.endswith("_count"))
+    assert count == 1  # six pieces, one batch
 
 
 async def test_records_returned_while_the_listener_held_the_lock_are_never_processed() -> None:
