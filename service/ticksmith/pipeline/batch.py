@@ -39,7 +39,7 @@ Reject = tuple[Record, Reason, str]
 # ticks per step: ~0.4 ms of store and indicator work; ~8 ms when every tick closes
 # a bar (10,000 symbols), then as long again to build the output records
 STEP_TICKS = 2_048
-DECODE_RECORDS = 4_096  # records decoded at once: ~4 ms of the loop at ~1 us a record
+DECODE_RECORDS = 2_048  # records decoded at once: 2-5 ms of the loop (1-2.5 us a record)
 
 
 @dataclass

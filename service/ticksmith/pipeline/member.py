@@ -36,7 +36,7 @@ from ticksmith.pipeline.unreadable import UNREADABLE, isolate
 log = logging.getLogger(__name__)
 # records aiokafka turns into objects in one getmany() (~1 us each, holding the loop); a
 # fetch of up to kafka.fetch_max_records is taken in pieces of this size
-PARSE_RECORDS = 4_096
+PARSE_RECORDS = 2_048
 Fetched = tuple[Batch, int]  # a piece of a fetch and its stamp (Assignment.now)
 
 
