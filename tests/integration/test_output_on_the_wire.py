@@ -56,7 +56,8 @@ async def test_a_steps_records_are_appended_while_the_next_step_runs(
         await producer.send_and_wait(topic, b"warm", partition=0)
         # yielded: appended during the step, well before its end
         assert await append_after_step_ms(producer, topic, yielded=True) < -STEP_S * 1000 / 2
-        # the mechanism: without the iterations the broker sees them after the step
-        assert await append_after_step_ms(producer, topic, yielded=False) >= 0
+        # the mechanism: without the iterations the broker sees them after the step (its
+        # append time is in whole milliseconds, rounded down: up to 1 ms early)
+        assert await append_after_step_ms(producer, topic, yielded=False) > -1
     finally:
         await producer.stop()
