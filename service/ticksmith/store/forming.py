@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ticksmith.store.bars import NO_BAR, Bars, merge_into, rollup, segment
+from ticksmith.store.calendar import Buckets
 from ticksmith.store.pending import F64, I64
 
 
@@ -17,11 +18,11 @@ def fine_forming(ticks: tuple[I64, F64, F64], fine_ns: int) -> Bars:
     return segment(code, ts - ts % fine_ns, price, size).bars
 
 
-def coarse_forming(ticks: tuple[I64, F64, F64], fine_ns: int, interval_ns: int, held: Bars) -> Bars:
-    """Provisional bars of a coarser interval: `held`, the rollup's forming bar for
-    the slot (one row), merged with the bars the pending ticks make."""
+def coarse_forming(ticks: tuple[I64, F64, F64], fine_ns: int, buckets: Buckets, held: Bars) -> Bars:
+    """Provisional bars of a coarser interval (`buckets`): `held`, the rollup's forming
+    bar for the slot (one row), merged with the bars the pending ticks make."""
     fine = fine_forming(ticks, fine_ns)
-    start = fine["start_ns"] - fine["start_ns"] % interval_ns
+    start = buckets.start(fine["start_ns"])
     later = rollup(np.zeros(len(fine), np.intp), start, fine).bars
     if held["start_ns"][0] == NO_BAR:
         return later

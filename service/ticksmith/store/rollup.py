@@ -6,15 +6,17 @@ import numpy as np
 import numpy.typing as npt
 
 from ticksmith.store.bars import NO_BAR, Bars, merge_into, no_bars, rollup
+from ticksmith.store.calendar import Buckets
 
 Ints = npt.NDArray[np.intp]
 
 
 class Rollup:
-    """Forming bars of one coarser interval, one row per symbol slot."""
+    """Forming bars of one coarser interval, one row per symbol slot; where a bar
+    begins and ends is the `buckets`' (store/calendar.py)."""
 
-    def __init__(self, interval_ns: int) -> None:
-        self.interval_ns = interval_ns
+    def __init__(self, buckets: Buckets) -> None:
+        self.buckets = buckets
         self.forming = no_bars(64)
 
     def ensure(self, slots: int) -> None:
@@ -29,7 +31,7 @@ class Rollup:
         bars this completes (a later coarse interval began) with their slots."""
         if len(slot) == 0:
             return np.empty(0, dtype=fine.dtype), slot
-        start = fine["start_ns"] - fine["start_ns"] % self.interval_ns
+        start = self.buckets.start(fine["start_ns"])
         segs = rollup(slot, start, fine)
         first = np.r_[True, segs.code[1:] != segs.code[:-1]]
         last = np.r_[segs.code[1:] != segs.code[:-1], True]
@@ -47,10 +49,9 @@ class Rollup:
     def close_due(self, watermark: npt.NDArray[np.int64], lateness_ns: int) -> tuple[Bars, Ints]:
         """Close forming bars whose end plus lateness is at or behind the slot's watermark."""
         n = min(len(watermark), len(self.forming))
-        start = self.forming["start_ns"][:n]
-        due = np.flatnonzero(
-            (start != NO_BAR) & (start + self.interval_ns + lateness_ns <= watermark[:n])
-        )
+        held = np.flatnonzero(self.forming["start_ns"][:n] != NO_BAR)
+        end = self.buckets.end(self.forming["start_ns"][held])
+        due = held[end + lateness_ns <= watermark[held]]
         rows = self.forming[due].copy()
         self.forming["start_ns"][due] = NO_BAR
         return rows, due
