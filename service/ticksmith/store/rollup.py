@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from ticksmith.store.bars import NO_BAR, Bars, merge_into, no_bars, rollup
+from ticksmith.store.bars import NO_BAR, Bars, no_bars, rollup, run_starts
 from ticksmith.store.calendar import Buckets
 
 Ints = npt.NDArray[np.intp]
@@ -32,13 +32,13 @@ class Rollup:
         if len(slot) == 0:
             return np.empty(0, dtype=fine.dtype), slot
         start = self.buckets.start(fine["start_ns"])
-        segs = rollup(slot, start, fine)
-        first = np.r_[True, segs.code[1:] != segs.code[:-1]]
+        run = run_starts(slot, start)
+        first = np.r_[True, slot[run][1:] != slot[run][:-1]]  # a slot's first run
+        prev = self.forming[slot[run][first]]
+        same = prev["start_ns"] == start[run][first]  # continues the forming bar
+        segs = rollup(slot, start, fine, np.flatnonzero(first)[same], prev[same])
         last = np.r_[segs.code[1:] != segs.code[:-1], True]
-        bars = segs.bars.copy()
-        prev = self.forming[segs.code[first]]
-        same = prev["start_ns"] == bars["start_ns"][first]
-        merge_into(bars, np.flatnonzero(first)[same], prev[same])
+        bars = segs.bars
         closes = (prev["start_ns"] != NO_BAR) & ~same
         rows = np.concatenate((prev[closes], bars[~last]))
         slots = np.concatenate((segs.code[first][closes], segs.code[~last]))
