@@ -1,0 +1,105 @@
+"""Time bars in New York's time through the real broker: ten days of ticks across
+the spring DST change, a member killed mid-stream and restarted; every hourly,
+daily and weekly bar on the output topic is pandas' resample of the same ticks
+(origin Monday 09:30), bit for bit, with its real end, and the API serves the same."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+import pandas as pd
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from bench._broker import end_offsets
+
+from tests.integration.conftest import read_all, service_env
+from tests.integration.streams import killed_mid_stream, published
+from tests.oracle import assert_bars_equal, offline_calendar_bars
+from ticksmith.config import Settings
+from ticksmith.produce.market import Market, symbol_names
+
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
+SettingsFactory = Callable[..., Awaitable[Settings]]
+NEW_YORK = "America/New_York"
+ORIGIN = pd.Timestamp("2025-03-03 09:30")  # a Monday at the session open, local
+HOUR_MS, DAY_MS = 3_600_000, 86_400_000
+INTERVALS_MS = [60_000, HOUR_MS, DAY_MS, 7 * DAY_MS]
+CALENDAR_ENV = {
+    "TICKSMITH_BARS__INTERVALS_MS": json.dumps(INTERVALS_MS),
+    "TICKSMITH_BARS__TIMEZONE": NEW_YORK,
+    "TICKSMITH_BARS__ORIGIN": ORIGIN.isoformat(),
+    "TICKSMITH_BARS__HISTORY_BARS": "100000",
+    # the replay after the restart reaches the log's start: the week's bar is rebuilt
+    "TICKSMITH_INGEST__REPLAY_LOOKBACK_MS": str(8 * DAY_MS),
+}
+# 16,000 ticks 54 s apart: 2025-03-06 to 03-16, across 2025-03-09 02:00 EST -> 03:00 EDT
+START = pd.Timestamp("2025-03-06 00:00", tz="UTC").value
+SPACING_NS = 54 * 10**9
+
+
+async def start(settings: Settings, port: int) -> asyncio.subprocess.Process:
+    env = service_env(settings, port) | CALENDAR_ENV
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ticksmith", "run", env=env, stderr=asyncio.subprocess.DEVNULL
+    )
+
+
+async def served(port: int, symbol: str, interval_ms: int) -> pd.DataFrame:
+    url = f"http://127.0.0.1:{port}/v1/symbols/{symbol}/bars?interval={interval_ms}&limit=100000"
+    async with aiohttp.ClientSession() as http, http.get(url) as r:
+        assert r.status == 200
+        body = json.loads(await r.read())
+    assert body["interval_ms"] == interval_ms
+    return pd.DataFrame(body["rows"]).set_index("start").rename_axis("start_ns")
+
+
+def local(ns: pd.Index) -> pd.DatetimeIndex:
+    return (
+        pd.DatetimeIndex(ns.to_numpy().astype("datetime64[ns]"))
+        .tz_localize("UTC")
+        .tz_convert(NEW_YORK)
+    )
+
+
+async def test_calendar_bars_equal_pandas_resample_across_dst_after_a_restart(
+    settings_factory: SettingsFactory,
+    producer: AIOKafkaProducer,
+    admin: AIOKafkaAdminClient,
+    unused_tcp_port_factory: Callable[[], int],
+) -> None:
+    settings = await settings_factory(partitions=3)
+    k = settings.kafka
+    market = Market(symbol_names(20), seed=14, start_ns=START, spacing_ns=SPACING_NS)
+    ports = unused_tcp_port_factory
+    async with killed_mid_stream(settings, producer, admin, start, ports, market) as run:
+        api = {ms: await served(run.port, "SYM0001", ms) for ms in INTERVALS_MS}
+
+    ticks = pd.concat(run.sent, ignore_index=True).sort_values(["partition", "offset"])
+    ends = await end_offsets(k.bootstrap_servers, k.output_topic, k.topic_partitions)
+    records = await read_all(k.bootstrap_servers, k.output_topic, sum(ends.values()))
+    got_all, _ = published(records)  # a bar published twice was byte-identical
+    for ms in INTERVALS_MS:
+        every = offline_calendar_bars(ticks, ms * 1_000_000, NEW_YORK, ORIGIN)
+        want = every[every["closed"]]
+        got = got_all.loc[ms]
+        missing, extra = want.index.difference(got.index), got.index.difference(want.index)
+        assert not len(missing) and not len(extra), (ms, missing[:3], extra[:3])
+        assert_bars_equal(got.loc[want.index], want)
+        assert (got.loc[want.index, "end_ns"] == want["end_ns"]).all()
+        held = api[ms]  # the restarted member replayed the whole log: it holds them all
+        assert_bars_equal(held, want.loc["SYM0001"])
+
+    hours = local(got_all.loc[HOUR_MS].index.get_level_values("start_ns"))
+    assert set(hours.minute) == {30}  # hourly bars at :30 in New York, EST and EDT alike
+    days = got_all.loc[DAY_MS].xs("SYM0001", level="symbol")
+    lengths_h = ((days["end_ns"] - days.index) / 3_600e9).tolist()
+    assert set(local(days.index).strftime("%H:%M")) == {"09:30"}
+    assert 23 in lengths_h and 24 in lengths_h  # the day of the change is one 23-hour bar
+    weeks = got_all.loc[7 * DAY_MS].xs("SYM0001", level="symbol")
+    assert local(weeks.index).strftime("%a %H:%M").tolist() == ["Mon 09:30"]
+    assert ((weeks["end_ns"] - weeks.index) / 3_600e9).tolist() == [167]
