@@ -127,3 +127,28 @@ def test_a_day_across_the_spring_change_is_23_hours_and_the_week_167() -> None:
     assert pd.Timestamp(week[0], tz=NEW_YORK) == pd.Timestamp("2025-03-03 09:30", tz=NEW_YORK)
     assert (calendar.buckets(DAY_NS).end(day) - day)[0] == 23 * 3_600 * 10**9
     assert (calendar.buckets(7 * DAY_NS).end(week) - week)[0] == 167 * 3_600 * 10**9
+
+
+def test_a_day_a_replay_began_inside_is_dropped_and_the_days_after_are_whole() -> None:
+    """After a restart whose replay starts mid-day: that day's bar would miss its
+    first ticks, so it is not kept (docs/bars.md, "Restarts"); later ones are exact."""
+    ticks = ticks_around(DST_CHANGES["spring"], seed=5, n=3_000, symbols=1)
+    replayed = ticks[ticks["ts"] >= pd.Timestamp("2025-03-08 12:00", tz=NEW_YORK).value]
+    store = Store(
+        INTERVALS_MS,
+        history_bars=10_000,
+        ticks_per_symbol=64,
+        calendar=Calendar(NEW_YORK, MONDAY_OPEN),
+    )
+    floor = int(replayed["ts"].iloc[0])
+    store.replay_floor_ns[0] = floor  # as the pipeline sets it: the replay's first tick
+    result = store.apply(to_batch(replayed))
+    every = offline_calendar_bars(ticks, DAY_NS, NEW_YORK, pd.Timestamp(MONDAY_OPEN))
+    starts = every.index.get_level_values("start_ns")
+    want = every[every["closed"] & (starts >= floor)]
+    got = all_bars(store, DAY_MS)
+    assert got.index.equals(want.index) and len(want) >= 5
+    assert_bars_equal(got, want)
+    day_of_the_change = pd.Timestamp("2025-03-08 09:30", tz=NEW_YORK).value
+    assert every["closed"].loc[("S0", day_of_the_change)]  # closed, but not kept
+    assert result.partial_dropped >= 3  # that day, its week, its hour (and minute)
