@@ -133,11 +133,6 @@ class Calendar:
         self.zone, self.origin = ZoneInfo(zone), origin
         self.origin_ns = local_ns(origin.date(), origin.time(), self.zone)
 
-    @property
-    def is_epoch(self) -> bool:
-        """UTC and 1970-01-01T00:00: every interval is epoch-aligned, as before calendars."""
-        return self.zone.key == "UTC" and self.origin_ns == 0
-
     @functools.cache  # noqa: B019 - one per process, as long-lived as the store
     def buckets(self, interval_ns: int) -> Buckets:
         if interval_ns % DAY_NS or self.zone.key == "UTC":  # UTC days are all 24 h
