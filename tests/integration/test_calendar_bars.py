@@ -1,5 +1,5 @@
 """Time bars in New York's time through the real broker: ten days of ticks across
-the spring DST change, a member killed mid-stream and restarted; every hourly,
+a DST change (spring and autumn), a member killed mid-stream and restarted; every hourly,
 daily and weekly bar on the output topic is pandas' resample of the same ticks
 (origin Monday 09:30), bit for bit, with its real end, and the API serves the same."""
 
@@ -39,9 +39,14 @@ CALENDAR_ENV = {
     # the replay after the restart reaches the log's start: the week's bar is rebuilt
     "TICKSMITH_INGEST__REPLAY_LOOKBACK_MS": str(8 * DAY_MS),
 }
-# 16,000 ticks 54 s apart: 2025-03-06 to 03-16, across 2025-03-09 02:00 EST -> 03:00 EDT
+# 16,000 ticks 54 s apart: ten days from START, across 2025-03-09 02:00 EST -> 03:00 EDT
 START = pd.Timestamp("2025-03-06 00:00", tz="UTC").value
 SPACING_NS = 54 * 10**9
+# each DST change: the ticks' start, the length of the day and week bars across it
+CHANGES = {
+    "spring": (START, 23, 167),
+    "autumn": (pd.Timestamp("2025-10-30 00:00", tz="UTC").value, 25, 169),  # 02:00 -> 01:00
+}
 
 
 # a replay of a few hours of each partition: it starts inside the day and the week
@@ -111,14 +116,17 @@ def local(ns: pd.Index) -> pd.DatetimeIndex:
     )
 
 
+@pytest.mark.parametrize("change", list(CHANGES))
 async def test_calendar_bars_equal_pandas_resample_across_dst_after_a_restart(
+    change: str,
     settings_factory: SettingsFactory,
     producer: AIOKafkaProducer,
     admin: AIOKafkaAdminClient,
     unused_tcp_port_factory: Callable[[], int],
 ) -> None:
     settings = await settings_factory(partitions=3)
-    market = Market(symbol_names(20), seed=14, start_ns=START, spacing_ns=SPACING_NS)
+    start_ns, day_h, week_h = CHANGES[change]
+    market = Market(symbol_names(20), seed=14, start_ns=start_ns, spacing_ns=SPACING_NS)
     ports = unused_tcp_port_factory
     start = starter({})
     async with killed_mid_stream(settings, producer, admin, start, ports, market) as run:
@@ -141,10 +149,10 @@ async def test_calendar_bars_equal_pandas_resample_across_dst_after_a_restart(
     days = got_all.loc[DAY_MS].xs("SYM0001", level="symbol")
     lengths_h = ((days["end_ns"] - days.index) / 3_600e9).tolist()
     assert set(local(days.index).strftime("%H:%M")) == {"09:30"}
-    assert 23 in lengths_h and 24 in lengths_h  # the day of the change is one 23-hour bar
+    assert day_h in lengths_h and 24 in lengths_h  # the day of the change is one bar
     weeks = got_all.loc[7 * DAY_MS].xs("SYM0001", level="symbol")
     assert local(weeks.index).strftime("%a %H:%M").tolist() == ["Mon 09:30"]
-    assert ((weeks["end_ns"] - weeks.index) / 3_600e9).tolist() == [167]
+    assert ((weeks["end_ns"] - weeks.index) / 3_600e9).tolist() == [week_h]
 
 
 async def test_a_replay_that_starts_inside_a_day_publishes_no_wrong_day(
