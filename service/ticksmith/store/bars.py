@@ -72,6 +72,8 @@ def rollup(
     the same finer bars give the same bits however batches cut them."""
     if len(code) == 0:
         return Segments(code=code, bars=np.empty(0, dtype=BAR_DTYPE))
+    if at is None or earlier is None:
+        at, earlier = np.empty(0, np.intp), np.empty(0, BAR_DTYPE)
     first, last = _runs(code, start_ns)
     out = np.empty(len(first), dtype=BAR_DTYPE)
     out["start_ns"] = start_ns[first]
@@ -82,15 +84,18 @@ def rollup(
     out["count"] = np.add.reduceat(bars["count"], first)
     for name in ("volume", "notional"):
         seed = np.zeros(len(first))
-        if at is not None and earlier is not None:
-            seed[at] = earlier[name]
+        seed[at] = earlier[name]
         out[name] = left_sums(first, np.ascontiguousarray(bars[name]), seed)
-    if at is not None and earlier is not None:
-        out["open"][at] = earlier["open"]
-        out["high"][at] = np.maximum(earlier["high"], out["high"][at])
-        out["low"][at] = np.minimum(earlier["low"], out["low"][at])
-        out["count"][at] += earlier["count"]
+    _continued(out, at, earlier)
     return Segments(code=code[first], bars=out)
+
+
+def _continued(bars: Bars, at: Ints, earlier: Bars) -> None:
+    """bars[at] ← `earlier` followed by bars[at], but for the sums (added already)."""
+    bars["open"][at] = earlier["open"]
+    bars["high"][at] = np.maximum(earlier["high"], bars["high"][at])
+    bars["low"][at] = np.minimum(earlier["low"], bars["low"][at])
+    bars["count"][at] += earlier["count"]
 
 
 def run_starts(code: Ints, start_ns: npt.NDArray[np.int64]) -> Ints:
