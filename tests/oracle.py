@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 BAR_COLUMNS = ["open", "high", "low", "close", "volume", "vwap", "count"]
+DAY_NS = 86_400 * 10**9
 
 
 def offline_bars(ticks: pd.DataFrame, interval_ns: int, lateness_ns: int = 0) -> pd.DataFrame:
@@ -25,6 +26,48 @@ def offline_bars(ticks: pd.DataFrame, interval_ns: int, lateness_ns: int = 0) ->
     symbol = bars.index.get_level_values("symbol")
     closed = start + interval_ns + lateness_ns <= newest.loc[symbol].to_numpy()
     return bars[closed][BAR_COLUMNS]
+
+
+def calendar_bins(
+    ts: np.ndarray, interval_ns: int, zone: str, origin: pd.Timestamp
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each time's bar start and end (ns UTC) as pandas bins it:
+    ``resample(freq, origin=<origin's date>, offset=<its time of day>)`` on the
+    times in `zone` (`origin`: naive, local). A whole number of days is a pandas
+    ``Day`` resampled on wall time, the zone's days (pandas ignores origin and
+    offset for ``Day`` on tz-aware times since 3.0); any other interval is
+    resampled on the tz-aware times, equally spaced in absolute time."""
+    midnight = origin.normalize()
+    days, rest = divmod(interval_ns, DAY_NS)
+    aware = pd.DatetimeIndex(ts.astype("datetime64[ns]")).tz_localize("UTC").tz_convert(zone)
+    if rest:
+        axis, freq, anchor = aware, pd.Timedelta(interval_ns, "ns"), midnight.tz_localize(zone)
+    else:
+        axis, freq, anchor = aware.tz_localize(None), pd.offsets.Day(days), midnight
+    every = pd.Series(0, index=axis.sort_values())
+    bins = every.resample(freq, origin=anchor, offset=origin - midnight).count().index
+    bins = bins.as_unit("ns")
+    start = bins[np.searchsorted(bins.asi8, axis.as_unit("ns").asi8, side="right") - 1]
+    end = start + freq
+    if not rest:
+        start, end = start.tz_localize(zone), end.tz_localize(zone)
+    return start.asi8, end.asi8
+
+
+def offline_calendar_bars(
+    ticks: pd.DataFrame, interval_ns: int, zone: str, origin: pd.Timestamp
+) -> pd.DataFrame:
+    """Every bar of `ticks` (as for :func:`offline_bars`) binned by
+    :func:`calendar_bins`, closed or not: with its `end_ns` and whether it is
+    `closed` (its end at or behind the symbol's newest tick)."""
+    t = ticks.sort_values(["symbol", "ts"], kind="stable")
+    start, end = calendar_bins(t["ts"].to_numpy(np.int64), interval_ns, zone, origin)
+    t = t.assign(start_ns=start, end_ns=end, notional=t["price"] * t["size"])
+    bars = _aggregate(t.groupby(["symbol", "start_ns"], sort=True), end_ns=("end_ns", "first"))
+    newest = t.groupby("symbol")["ts"].max()
+    symbol = bars.index.get_level_values("symbol")
+    bars["closed"] = bars["end_ns"].to_numpy() <= newest.loc[symbol].to_numpy()
+    return bars[[*BAR_COLUMNS, "end_ns", "closed"]]
 
 
 def assert_bars_equal(actual: pd.DataFrame, expected: pd.DataFrame) -> None:

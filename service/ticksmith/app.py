@@ -44,9 +44,11 @@ from ticksmith.output import Publisher
 from ticksmith.pipeline.batch import BatchEffects
 from ticksmith.pipeline.forming import FormingReader
 from ticksmith.pipeline.indicator_worker import IndicatorWorker
+from ticksmith.pipeline.lookback import warn_short_lookback
 from ticksmith.pipeline.member import FetchSettings, GroupMember
 from ticksmith.pipeline.replay import ReplayPlanner
 from ticksmith.pipeline.settle import Settler
+from ticksmith.store.calendar import Calendar
 from ticksmith.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -92,10 +94,10 @@ def build_parts(
         symbol_idle_ms=settings.store.symbol_idle_ms,
         activity=activity_sets(b.ticks, b.volume, b.dollars),
         activity_anchor_ms=b.activity_anchor_ms,
+        calendar=Calendar(b.timezone, b.origin),
     )
     worker = IndicatorWorker(indicator_specs(settings), store.bar_keys, metrics)
-    if len(store.bar_keys) > len(store.intervals_ms):
-        _check_anchor(settings)
+    warn_short_lookback(settings, activity=len(store.bar_keys) > len(store.intervals_ms))
     sources = {
         "indicators": IndicatorSource(store, worker, settings.bars.history_bars),
         "bars": BarSource(store),
@@ -121,7 +123,7 @@ async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIter
     effects = BatchEffects(
         store,
         indicators,
-        Publisher(kafka.producer, k.output_topic),
+        Publisher(kafka.producer, k.output_topic, store.calendar),
         DeadLetters(
             kafka.producer,
             k.dead_letter_topic,
@@ -188,21 +190,6 @@ async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIter
             stack.callback(stalls.cancel)
         log.info("serving metrics on http://%s:%d/metrics", settings.http.host, port)
         yield Service(settings, metrics, store, cache, member, monitor, port)
-
-
-def _check_anchor(settings: Settings) -> None:
-    """Activity bars are exact after a restart only when the replay reaches back to
-    the start of the anchor period (docs/bars.md): say so when the time lookback does not."""
-    lookback_ms, anchor_ms = settings.ingest.replay_lookback_ms, settings.bars.activity_anchor_ms
-    if lookback_ms < anchor_ms:
-        log.warning(
-            "ingest.replay_lookback_ms=%d is shorter than bars.activity_anchor_ms=%d: after a"
-            " restart, activity bars of an anchor period the replay (also"
-            " ingest.replay_lookback_records) did not read from its start are not published;"
-            " set ingest.replay_lookback_ms >= bars.activity_anchor_ms (docs/bars.md)",
-            lookback_ms,
-            anchor_ms,
-        )
 
 
 def _monitor(settings: Settings, registry: CollectorRegistry, cache: ProxyCache) -> Monitor:

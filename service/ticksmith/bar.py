@@ -30,7 +30,10 @@ class Field:
 
 
 START = Field(
-    "start_ns", np.int64, "Bar start, ns since the epoch: the bar covers [start, start + interval)."
+    "start_ns",
+    np.int64,
+    "Bar start, ns since the epoch: the bar covers [start, start + interval), or for a"
+    " day or week bar in a bars.timezone with DST to the next one's start (23 or 25 h days).",
 )
 OPEN = Field("open", np.float64, "Price of the bar's first tick in event time.")
 HIGH = Field("high", np.float64, "Highest price.")

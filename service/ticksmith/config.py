@@ -18,12 +18,15 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    NaiveDatetime,
     ValidationError,
     field_validator,
     model_validator,
@@ -77,6 +80,25 @@ def _iso(text: str) -> datetime | None:
 
 
 EventTimeNs = Annotated[int, BeforeValidator(_event_time_ns)]
+_QUARTER_HOUR_MS = 900_000  # every time zone's UTC offset since 1980 is a multiple
+
+
+def _zone(name: str) -> str:
+    try:
+        return ZoneInfo(name).key
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("need an IANA time zone name, such as America/New_York or UTC") from None
+
+
+def _on_the_epoch_day(value: object) -> object:
+    """A time of day alone (``"09:30"``) is that time on 1970-01-01."""
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?", value):
+        value = time.fromisoformat(value)
+    return datetime.combine(date(1970, 1, 1), value) if isinstance(value, time) else value
+
+
+TimeZone = Annotated[str, AfterValidator(_zone)]
+LocalOrigin = Annotated[NaiveDatetime, BeforeValidator(_on_the_epoch_day)]
 
 
 class _Section(BaseModel):
@@ -101,6 +123,10 @@ class BarSettings(_Section):
     volume: tuple[PositiveFinite, ...] = ()
     dollars: tuple[PositiveFinite, ...] = ()
     activity_anchor_ms: Positive = 86_400_000  # activity bars restart at each UTC multiple
+    # where coarser time bars begin (docs/bars.md, "Time zones and sessions"): whole
+    # days are local days from the origin's time of day, the rest spaced from its instant
+    timezone: TimeZone = "UTC"
+    origin: LocalOrigin = datetime(1970, 1, 1)  # local, in `timezone`: "09:30", "2025-03-03T09:30"
 
     @field_validator("ticks", "volume", "dollars")
     @classmethod
@@ -114,6 +140,21 @@ class BarSettings(_Section):
         if any(ms % ordered[0] for ms in ordered):
             raise ValueError(f"every interval must be a multiple of the finest, {ordered[0]} ms")
         return ordered
+
+    @model_validator(mode="after")
+    def _finest_divides_every_boundary(self) -> BarSettings:
+        """Finest bars stay epoch-aligned, so each must fit whole in a coarser bar."""
+        zone, ms = ZoneInfo(self.timezone), timedelta(milliseconds=1)
+        instant_ms = (self.origin.replace(tzinfo=zone) - _EPOCH) // ms
+        time_of_day_ms = (self.origin - datetime.combine(self.origin.date(), time())) // ms
+        fine, zoned = self.intervals_ms[0], zone.key != "UTC"
+        if instant_ms % fine or time_of_day_ms % fine or (zoned and _QUARTER_HOUR_MS % fine):
+            raise ValueError(
+                f"bars.intervals_ms: the finest interval, {fine} ms, must divide bars.origin"
+                f" ({self.origin.isoformat()}) and, with bars.timezone not UTC, 15 minutes"
+                " (900000 ms), so every bar boundary is one of a finest bar: add 60000, say"
+            )
+        return self
 
 
 class WindowSettings(_Section):

@@ -27,6 +27,9 @@ from ticksmith.indicators.closed import ClosedByInterval, ClosedValues
 from ticksmith.indicators.columns import Bools
 from ticksmith.kafka.ownership import partition_of
 from ticksmith.store.bars import Bars, served
+from ticksmith.store.calendar import Calendar
+
+_EPOCH_UTC = Calendar()
 
 
 def _python(field: Field) -> Any:
@@ -88,9 +91,12 @@ def is_activity(value: bytes) -> bool:
     return b'"bar_type":' in value[:300]
 
 
-def closed_records(interval_ms: BarKey, closed: ClosedValues) -> list[bytes]:
+def closed_records(
+    interval_ms: BarKey, closed: ClosedValues, calendar: Calendar = _EPOCH_UTC
+) -> list[bytes]:
     """Every closed bar's record value, in ``closed.bars`` order: the bytes
-    :func:`encode` writes for its :class:`BarRecord`.
+    :func:`encode` writes for its :class:`BarRecord`. A time bar's end is where
+    the store's `calendar` ends it (a 23-hour day's is 23 hours after its start).
 
     Built a column at a time: one ``tolist()`` per column, then per bar one
     positional struct. NaN needs no mapping to None: the JSON encoder writes a
@@ -105,7 +111,7 @@ def closed_records(interval_ms: BarKey, closed: ClosedValues) -> list[bytes]:
     n = len(closed.bars)
     values = starmap(indicators, _rows(closed.values.values(), n))
     flags = _shared_rows(ready, closed.ready.values(), n)
-    rows = zip(*_bar_columns(interval_ms, closed), values, flags, strict=True)
+    rows = zip(*_bar_columns(interval_ms, closed, calendar), values, flags, strict=True)
     buffer, encode_into, out = bytearray(), _encoder.encode_into, []
     for bar in starmap(record, rows):
         encode_into(bar, buffer)
@@ -113,14 +119,14 @@ def closed_records(interval_ms: BarKey, closed: ClosedValues) -> list[bytes]:
     return out
 
 
-def _bar_columns(interval_ms: BarKey, closed: ClosedValues) -> list[list[Any]]:
+def _bar_columns(interval_ms: BarKey, closed: ClosedValues, calendar: Calendar) -> list[list[Any]]:
     """The :class:`BarRecord` (or :class:`ActivityRecord`) fields before its
     indicators, one list of Python scalars per field."""
     bars = closed.bars
     if isinstance(interval_ms, str):
         return _activity_columns(ActivitySet.of_label(interval_ms), closed)
     start = bars[START.name]
-    end = start + interval_ms * 1_000_000  # int64 holds event times to the year 2262
+    end = calendar.buckets(interval_ms * 1_000_000).end(start)  # int64 holds ns to 2262
     symbols = _repeat_each(closed.symbols, closed.counts.tolist())
     return [
         symbols,
@@ -151,13 +157,14 @@ def partitioned_records(
     closed: Mapping[BarKey, Mapping[str, Bars]],
     values: ClosedByInterval,
     partition: Callable[[str], int],
+    calendar: Calendar = _EPOCH_UTC,
 ) -> dict[int, list[tuple[bytes, bytes]]]:
     """Every closed bar's (key, value) by partition; in each, intervals in
     `closed`'s order, then their symbols', then each symbol's bars."""
     out: dict[int, list[tuple[bytes, bytes]]] = {}
     for interval_ms in closed:
         at = values[interval_ms]
-        records = iter(closed_records(interval_ms, at))
+        records = iter(closed_records(interval_ms, at, calendar))
         for symbol, n in zip(at.symbols, at.counts.tolist(), strict=True):
             pairs = zip(repeat(symbol.encode(), n), islice(records, n), strict=True)
             out.setdefault(partition(symbol), []).extend(pairs)
@@ -219,9 +226,13 @@ class Publisher:
     the default partitioner's (murmur2 of the key), computed once per symbol.
     """
 
-    def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
+    def __init__(
+        self, producer: AIOKafkaProducer, topic: str, calendar: Calendar = _EPOCH_UTC
+    ) -> None:
+        """`calendar`: the store's, which says where each time bar ends."""
         self._producer = producer
         self._topic = topic
+        self._calendar = calendar
         self._partition_of: dict[str, int] = {}
         self._partitions = 0
 
@@ -240,7 +251,7 @@ class Publisher:
         future that is done when the broker acknowledged them all."""
         if not self._partitions and closed:
             self._partitions = len(await self._producer.partitions_for(self._topic))
-        by_partition = partitioned_records(closed, values, self._partition)
+        by_partition = partitioned_records(closed, values, self._partition, self._calendar)
         futures = [f for p, recs in by_partition.items() for f in await self._send(p, recs)]
         return sum(len(recs) for recs in by_partition.values()), asyncio.gather(*futures)
 

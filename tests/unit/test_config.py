@@ -1,3 +1,4 @@
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,36 @@ def test_a_bad_activity_bar_setting_is_named(tmp_path: Path, line: str, setting:
     file.write_text(f"[bars]\n{line}\n")
     with pytest.raises(ConfigError, match=rf"setting {setting} "):
         load_settings(file)
+
+
+def test_a_time_zone_and_an_origin_are_read_as_local_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TICKSMITH_BARS__INTERVALS_MS", "[60000, 3600000, 86400000]")
+    monkeypatch.setenv("TICKSMITH_BARS__TIMEZONE", "America/New_York")
+    monkeypatch.setenv("TICKSMITH_BARS__ORIGIN", "09:30")
+    assert load_settings().bars.origin == datetime(1970, 1, 1, 9, 30)  # a time alone: 1970-01-01
+    monkeypatch.setenv("TICKSMITH_BARS__ORIGIN", "2025-03-03T09:30")
+    assert load_settings().bars.origin == datetime(2025, 3, 3, 9, 30)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"TIMEZONE": "America/Gotham"}, r"setting bars\.timezone .*IANA time zone name"),
+        ({"ORIGIN": "2025-03-03T09:30+01:00"}, r"setting bars\.origin .*timezone"),
+        (  # an hourly finest bar cannot end where India's half-hour offset puts a day's end
+            {"TIMEZONE": "Asia/Kolkata", "INTERVALS_MS": "[3600000, 86400000]"},
+            r"finest interval, 3600000 ms, must divide .* 15 minutes",
+        ),
+        ({"ORIGIN": "09:30:30"}, r"finest interval, 60000 ms, must divide bars\.origin"),
+    ],
+)
+def test_a_calendar_the_finest_bars_cannot_tile_stops_start_up_naming_it(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
+) -> None:
+    monkeypatch.setenv("TICKSMITH_BARS__INTERVALS_MS", "[60000, 86400000]")
+    for name, value in env.items():
+        monkeypatch.setenv(f"TICKSMITH_BARS__{name}", value)
+    with pytest.raises(ConfigError, match=message):
+        load_settings()

@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -24,6 +26,7 @@ from ticksmith.kafka.ownership import partition_of
 from ticksmith.metrics import Metrics
 from ticksmith.pipeline.indicator_worker import IndicatorWorker
 from ticksmith.store.bars import BAR_DTYPE, Bars, vwap
+from ticksmith.store.calendar import Calendar
 
 pytestmark = [
     pytest.mark.timeout(60),
@@ -252,3 +255,17 @@ async def test_the_publisher_sends_each_partition_records_in_order() -> None:
         got.setdefault(p, []).extend(records)
     want = output.partitioned_records(closed, values, lambda s: partition_of(s, 3))
     assert got == want and sent == sum(map(len, want.values()))
+
+
+def test_a_time_bar_ends_where_its_calendar_ends_it() -> None:
+    """A New York day across the spring change: 23 hours, not interval_ms."""
+    rng = np.random.default_rng(3)
+    bars = realistic_bars(rng, 2)
+    new_york = pd.Timestamp("2025-03-08 09:30", tz="America/New_York")
+    bars["start_ns"] = [new_york.value, (new_york + pd.Timedelta(hours=23)).value]
+    values = random_values(rng, {"AAPL": bars}, [], [])
+    calendar = Calendar("America/New_York", datetime(2025, 3, 3, 9, 30))
+    records = [output.decode(v) for v in output.closed_records(86_400_000, values, calendar)]
+    assert [r.interval_ms for r in records] == [86_400_000] * 2
+    lengths_h = [(r.end_ns - r.start_ns) / 3_600e9 for r in records]
+    assert lengths_h == [23, 24]

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ticksmith.bar import SERVED, STORED, VWAP
-from ticksmith.store.kernels import aggregate
+from ticksmith.store.kernels import aggregate, left_sums
 
 BAR_DTYPE = np.dtype([(field.name, field.dtype) for field in STORED])  # fields: ticksmith.bar
 Bars = npt.NDArray[np.void]
@@ -59,10 +59,21 @@ def segment(
 _AGGREGATED = ("open", "high", "low", "close", "volume", "notional", "count")
 
 
-def rollup(code: Ints, start_ns: npt.NDArray[np.int64], bars: Bars) -> Segments:
-    """Aggregate finer bars grouped by (code, coarser start) in time order."""
+def rollup(
+    code: Ints,
+    start_ns: npt.NDArray[np.int64],
+    bars: Bars,
+    at: Ints | None = None,
+    earlier: Bars | None = None,
+) -> Segments:
+    """Aggregate finer bars grouped by (code, coarser start) in time order; runs `at`
+    continue the bars `earlier` (of the same start). Volume and notional are added
+    bar by bar after the earlier bar's (a left fold, as ticks are into a bar), so
+    the same finer bars give the same bits however batches cut them."""
     if len(code) == 0:
         return Segments(code=code, bars=np.empty(0, dtype=BAR_DTYPE))
+    if at is None or earlier is None:
+        at, earlier = np.empty(0, np.intp), np.empty(0, BAR_DTYPE)
     first, last = _runs(code, start_ns)
     out = np.empty(len(first), dtype=BAR_DTYPE)
     out["start_ns"] = start_ns[first]
@@ -70,18 +81,26 @@ def rollup(code: Ints, start_ns: npt.NDArray[np.int64], bars: Bars) -> Segments:
     out["close"] = bars["close"][last]
     out["high"] = np.maximum.reduceat(bars["high"], first)
     out["low"] = np.minimum.reduceat(bars["low"], first)
-    for name in ("volume", "notional", "count"):
-        out[name] = np.add.reduceat(bars[name], first)
+    out["count"] = np.add.reduceat(bars["count"], first)
+    for name in ("volume", "notional"):
+        seed = np.zeros(len(first))
+        seed[at] = earlier[name]
+        out[name] = left_sums(first, np.ascontiguousarray(bars[name]), seed)
+    _continued(out, at, earlier)
     return Segments(code=code[first], bars=out)
 
 
-def merge_into(bars: Bars, at: Ints, earlier: Bars) -> None:
-    """bars[at] ← the bar made of `earlier` followed by bars[at] (same interval)."""
+def _continued(bars: Bars, at: Ints, earlier: Bars) -> None:
+    """bars[at] ← `earlier` followed by bars[at], but for the sums (added already)."""
     bars["open"][at] = earlier["open"]
     bars["high"][at] = np.maximum(earlier["high"], bars["high"][at])
     bars["low"][at] = np.minimum(earlier["low"], bars["low"][at])
-    for name in ("volume", "notional", "count"):
-        bars[name][at] = earlier[name] + bars[name][at]
+    bars["count"][at] += earlier["count"]
+
+
+def run_starts(code: Ints, start_ns: npt.NDArray[np.int64]) -> Ints:
+    """Where each run of equal (code, start) begins."""
+    return _runs(code, start_ns)[0] if len(code) else code
 
 
 def no_bars(n: int) -> Bars:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ticksmith.store.bars import NO_BAR, Bars, merge_into, rollup, segment
+from ticksmith.store.bars import NO_BAR, Bars, rollup, segment
+from ticksmith.store.calendar import Buckets
 from ticksmith.store.pending import F64, I64
 
 
@@ -17,16 +18,14 @@ def fine_forming(ticks: tuple[I64, F64, F64], fine_ns: int) -> Bars:
     return segment(code, ts - ts % fine_ns, price, size).bars
 
 
-def coarse_forming(ticks: tuple[I64, F64, F64], fine_ns: int, interval_ns: int, held: Bars) -> Bars:
-    """Provisional bars of a coarser interval: `held`, the rollup's forming bar for
-    the slot (one row), merged with the bars the pending ticks make."""
+def coarse_forming(ticks: tuple[I64, F64, F64], fine_ns: int, buckets: Buckets, held: Bars) -> Bars:
+    """Provisional bars of a coarser interval (`buckets`): `held`, the rollup's forming
+    bar for the slot (one row), merged with the bars the pending ticks make."""
     fine = fine_forming(ticks, fine_ns)
-    start = fine["start_ns"] - fine["start_ns"] % interval_ns
-    later = rollup(np.zeros(len(fine), np.intp), start, fine).bars
+    start = buckets.start(fine["start_ns"])
+    code = np.zeros(len(fine), np.intp)
     if held["start_ns"][0] == NO_BAR:
-        return later
-    if len(later) and later["start_ns"][0] == held["start_ns"][0]:
-        later = later.copy()
-        merge_into(later, np.array([0]), held)
-        return later
-    return np.concatenate((held, later))
+        return rollup(code, start, fine).bars
+    if len(fine) and start[0] == held["start_ns"][0]:
+        return rollup(code, start, fine, np.array([0]), held).bars
+    return np.concatenate((held, rollup(code, start, fine).bars))

@@ -156,6 +156,21 @@ def aggregate(code, start, price, size):  # type: ignore[no-untyped-def]
     return out_code, out_start, open_, high, low, close, volume, notional, count
 
 
+@numba.jit(OUT_F1(I1, F1, F1), **_JIT)
+def left_sums(first, values, seed):  # type: ignore[no-untyped-def]
+    """Per run (``values[first[r]:first[r + 1]]``): ``seed[r]`` plus its values,
+    added left to right, as ``aggregate`` adds a bar's ticks (numpy's reductions
+    add pairwise, so their bits depend on where a batch cut the run)."""
+    out = np.empty(len(first), np.float64)
+    for r in range(len(first)):
+        end = first[r + 1] if r + 1 < len(first) else len(values)
+        acc = seed[r]
+        for i in range(first[r], end):
+            acc += values[i]
+        out[r] = acc
+    return out
+
+
 @numba.jit(T.void(I1, I1, W_L1, W_L2, W_F2, W_F2, W_B2, L1, F1, F1, B1), **_JIT)
 def scatter(  # type: ignore[no-untyped-def]
     row, at, total, ts2, price2, size2, side2, ts, price, size, side

@@ -5,21 +5,28 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from ticksmith.store.bars import NO_BAR, Bars, merge_into, no_bars, rollup
+from ticksmith.store.bars import NO_BAR, Bars, no_bars, rollup, run_starts
+from ticksmith.store.calendar import Buckets
 
 Ints = npt.NDArray[np.intp]
+I64 = npt.NDArray[np.int64]
 
 
 class Rollup:
-    """Forming bars of one coarser interval, one row per symbol slot."""
+    """Forming bars of one coarser interval, one row per symbol slot; where a bar
+    begins and ends is the `buckets`' (store/calendar.py). Each forming bar's end
+    is kept beside it, so deciding which are due costs no calendar lookup."""
 
-    def __init__(self, interval_ns: int) -> None:
-        self.interval_ns = interval_ns
+    def __init__(self, buckets: Buckets) -> None:
+        self.buckets = buckets
         self.forming = no_bars(64)
+        self._end: I64 = np.zeros(64, np.int64)
 
     def ensure(self, slots: int) -> None:
         if slots > len(self.forming):
-            self.forming = np.concatenate((self.forming, no_bars(max(slots, len(self.forming)))))
+            more = max(slots, len(self.forming))
+            self.forming = np.concatenate((self.forming, no_bars(more)))
+            self._end = np.concatenate((self._end, np.zeros(more, np.int64)))
 
     def clear(self, slots: Ints) -> None:
         self.forming["start_ns"][slots] = NO_BAR
@@ -29,28 +36,27 @@ class Rollup:
         bars this completes (a later coarse interval began) with their slots."""
         if len(slot) == 0:
             return np.empty(0, dtype=fine.dtype), slot
-        start = fine["start_ns"] - fine["start_ns"] % self.interval_ns
-        segs = rollup(slot, start, fine)
-        first = np.r_[True, segs.code[1:] != segs.code[:-1]]
+        start = self.buckets.start(fine["start_ns"])
+        run = run_starts(slot, start)
+        first = np.r_[True, slot[run][1:] != slot[run][:-1]]  # a slot's first run
+        prev = self.forming[slot[run][first]]
+        same = prev["start_ns"] == start[run][first]  # continues the forming bar
+        segs = rollup(slot, start, fine, np.flatnonzero(first)[same], prev[same])
         last = np.r_[segs.code[1:] != segs.code[:-1], True]
-        bars = segs.bars.copy()
-        prev = self.forming[segs.code[first]]
-        same = prev["start_ns"] == bars["start_ns"][first]
-        merge_into(bars, np.flatnonzero(first)[same], prev[same])
+        bars = segs.bars
         closes = (prev["start_ns"] != NO_BAR) & ~same
         rows = np.concatenate((prev[closes], bars[~last]))
         slots = np.concatenate((segs.code[first][closes], segs.code[~last]))
         self.forming[segs.code[last]] = bars[last]
+        self._end[segs.code[last]] = self.buckets.end(bars["start_ns"][last])
         order = np.argsort(slots, kind="stable")
         return rows[order], slots[order]
 
     def close_due(self, watermark: npt.NDArray[np.int64], lateness_ns: int) -> tuple[Bars, Ints]:
         """Close forming bars whose end plus lateness is at or behind the slot's watermark."""
         n = min(len(watermark), len(self.forming))
-        start = self.forming["start_ns"][:n]
-        due = np.flatnonzero(
-            (start != NO_BAR) & (start + self.interval_ns + lateness_ns <= watermark[:n])
-        )
+        start, end = self.forming["start_ns"][:n], self._end[:n]
+        due = np.flatnonzero((start != NO_BAR) & (end + lateness_ns <= watermark[:n]))
         rows = self.forming[due].copy()
         self.forming["start_ns"][due] = NO_BAR
         return rows, due

@@ -27,6 +27,7 @@ import numpy.typing as npt
 from ticksmith.bar import ActivitySet, BarKey
 from ticksmith.store.activity import ActivitySets
 from ticksmith.store.bars import NO_BAR, Bars, segment
+from ticksmith.store.calendar import Calendar
 from ticksmith.store.forming import coarse_forming, fine_forming
 from ticksmith.store.groups import Groups
 from ticksmith.store.pending import Pending, Ticks
@@ -72,9 +73,11 @@ class Store:
         symbol_idle_ms: int = 0,
         activity: Sequence[ActivitySet] = (),
         activity_anchor_ms: int = 86_400_000,
+        calendar: Calendar | None = None,
     ) -> None:
         """`quiet_close_ms` 0: a bar closes only by its own symbol's ticks;
-        `symbol_idle_ms` 0: symbols never expire (module doc)."""
+        `symbol_idle_ms` 0: symbols never expire (module doc); `calendar`: where coarser
+        time bars begin and end (store/calendar.py), UTC from the epoch unless given."""
         self.intervals_ms = tuple(sorted(intervals_ms))
         self._fine_ns = self.intervals_ms[0] * 1_000_000
         self._lateness_ns = lateness_ms * 1_000_000
@@ -86,7 +89,10 @@ class Store:
             self._fine_ns, self._lateness_ns, quiet_close_ms * 1_000_000, symbol_idle_ms * 1_000_000
         )
         self._pending = Pending()
-        self._rollups = {ms: Rollup(ms * 1_000_000) for ms in self.intervals_ms[1:]}
+        self.calendar = calendar or Calendar()
+        self._rollups = {
+            ms: Rollup(self.calendar.buckets(ms * 1_000_000)) for ms in self.intervals_ms[1:]
+        }
         self._activity = ActivitySets(activity, activity_anchor_ms)
         self.bar_keys: tuple[BarKey, ...] = (*self.intervals_ms, *self._activity.labels)
         # partition -> event time its consumption began, when it began after the log's
@@ -231,7 +237,7 @@ class Store:
         if ms == self.intervals_ms[0]:
             return fine_forming(ticks, self._fine_ns)
         held = self._rollups[ms].forming[slot : slot + 1]
-        return coarse_forming(ticks, self._fine_ns, ms * 1_000_000, held)
+        return coarse_forming(ticks, self._fine_ns, self._rollups[ms].buckets, held)
 
     def _new_state(self, symbol: str, partition: int) -> int:
         slot = self._table.add(symbol, partition, self.bar_keys, self._history_bars)

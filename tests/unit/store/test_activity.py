@@ -32,8 +32,10 @@ def random_ticks(seed: int, n: int, symbols: int) -> pd.DataFrame:
     )
 
 
-def new_store(**kwargs: int) -> Store:
-    return Store([1], 100_000, 64, activity=SETS, activity_anchor_ms=ANCHOR_MS, **kwargs)
+def new_store(symbol_idle_ms: int = 0) -> Store:
+    return Store(
+        [1], 100_000, 64, activity=SETS, activity_anchor_ms=ANCHOR_MS, symbol_idle_ms=symbol_idle_ms
+    )
 
 
 def fed(store: Store, ticks: pd.DataFrame, cuts: list[int]) -> Store:
