@@ -32,6 +32,8 @@ class RowHistory:
         """Append `rows`; return the rows that no longer fit, oldest first (kept
         rows pushed out, then any of `rows` too old to keep)."""
         added = len(rows)  # all count, even those too old to keep
+        if not added:
+            return rows
         over = len(self) + added - self._capacity
         evicted = rows[:0] if over <= 0 else self._evicted(over, rows)
         rows = rows[-self._capacity :]
@@ -53,10 +55,19 @@ class RowHistory:
         return evicted
 
     def _evicted(self, over: int, rows: npt.NDArray[np.void]) -> npt.NDArray[np.void]:
-        """The `over` rows that appending `rows` pushes out, oldest first."""
-        kept = min(over, len(self))  # the oldest kept rows, then the oldest of `rows`
-        oldest = self._buf[(self._next - len(self) + np.arange(kept)) % len(self._buf)]
-        return np.concatenate((oldest, rows[: over - kept]))
+        """The `over` rows that appending `rows` pushes out, oldest first: the oldest
+        kept rows (one or two slices of the ring), then the oldest of `rows`. Once a
+        history is full every bar that closes pushes one out, so this is kept to
+        slices (a gather and a concatenation cost 20 us a bar)."""
+        held = len(self)
+        kept = min(over, held)
+        size = len(self._buf)
+        first = (self._next - held) % size
+        if first + kept <= size:
+            oldest = self._buf[first : first + kept].copy()
+        else:
+            oldest = np.concatenate((self._buf[first:], self._buf[: first + kept - size]))
+        return oldest if over == kept else np.concatenate((oldest, rows[: over - kept]))
 
     def _grow(self, needed: int) -> None:
         size = len(self._buf)

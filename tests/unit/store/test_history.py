@@ -1,0 +1,35 @@
+"""RowHistory against a list: after any appends, it holds the newest `capacity` rows
+in order, and each append returns exactly the rows it pushed out, oldest first."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ticksmith.store.bars import BAR_DTYPE, no_bars
+from ticksmith.store.history import RowHistory
+
+
+@given(
+    st.integers(1, 40),
+    st.integers(1, 16),
+    st.lists(st.integers(0, 50), max_size=30),
+)
+def test_a_history_keeps_the_newest_rows_and_returns_what_it_pushes_out(
+    capacity: int, initial: int, appends: list[int]
+) -> None:
+    history = RowHistory(BAR_DTYPE, capacity, initial)
+    model: list[int] = []
+    made = 0
+    for n in appends:
+        rows = no_bars(n)
+        rows["start_ns"] = np.arange(made, made + n)
+        made += n
+        model += rows["start_ns"].tolist()
+        pushed_out = model[: max(0, len(model) - capacity)]
+        model = model[len(pushed_out) :]
+        assert history.extend(rows)["start_ns"].tolist() == pushed_out
+        assert history.to_array()["start_ns"].tolist() == model
+        assert history.total == made
+        assert len(history) == len(model)
