@@ -7,7 +7,9 @@ finest) are rolled up from closed finer bars, so a tick is aggregated once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +51,11 @@ def segment(
         np.ascontiguousarray(price, np.float64),
         np.ascontiguousarray(size, np.float64),
     )
+    return segments(code, start, fields)
+
+
+def segments(code: Ints, start: npt.NDArray[np.int64], fields: Sequence[Any]) -> Segments:
+    """Segments of aggregated columns: open, high, low, close, volume, notional, count."""
     bars = np.empty(len(code), dtype=BAR_DTYPE)
     bars["start_ns"] = start
     for name, column in zip(_AGGREGATED, fields, strict=True):

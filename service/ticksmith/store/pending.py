@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from ticksmith.store.kernels import release
+from ticksmith.store.bars import Segments, segment, segments
+from ticksmith.store.kernels import release, release_bars
 
 Ints = npt.NDArray[np.intp]
 I64 = npt.NDArray[np.int64]
@@ -98,6 +99,35 @@ class Pending:
             order = np.lexsort((ts, ts - ts % fine_ns, slot))
             return slot[order], ts[order], price[order], size[order]
         return slot, ts, price, size
+
+    def release_bars(
+        self, fine_ns: int, closed_before: I64, arriving: Ticks | None = None
+    ) -> Segments:
+        """The bars of the ticks :meth:`release` would return (``segment`` of them,
+        bit for bit), made as the ticks are taken out when each slot's are in time
+        order; sorted and aggregated as before when not."""
+        slots = min(len(self._earliest), len(closed_before))
+        due = bool(self._n) and bool((self._earliest[:slots] < closed_before[:slots]).any())
+        if not due and arriving is None:
+            return segment(self.slot[:0], self.ts[:0], self.price[:0], self.size[:0])
+        ordered, slot, ts, price, size, code, start, *fields, kept = release_bars(
+            self._slot,
+            self._ts,
+            self._price,
+            self._size,
+            self._n if due else 0,
+            fine_ns,
+            _per_slot(closed_before, len(self._earliest)),
+            self._earliest,
+            *(_arriving(arriving) if arriving is not None else _empty()),
+        )
+        if due:
+            self._n = kept
+        if ordered:
+            return segments(code, start, fields)
+        start = ts - ts % fine_ns
+        order = np.lexsort((ts, start, slot))
+        return segment(slot[order], start[order], price[order], size[order])
 
     def drop_slots(self, slots: Ints, fine_ns: int) -> None:
         self._keep(~np.isin(self.slot, slots), fine_ns)

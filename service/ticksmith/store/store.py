@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from ticksmith.bar import ActivitySet, BarKey
 from ticksmith.store.activity import ActivitySets
-from ticksmith.store.bars import NO_BAR, Bars, segment
+from ticksmith.store.bars import NO_BAR, Bars
 from ticksmith.store.calendar import Calendar
 from ticksmith.store.forming import coarse_forming, fine_forming
 from ticksmith.store.groups import Groups
@@ -260,8 +260,7 @@ class Store:
         """Build the bars that the watermarks closed (`closed_before` per slot), for
         every interval, from the reorder buffer and the `arriving` ticks whose bars
         are closed already; and the bars they pushed out of the history."""
-        slot, ts, price, size = self._pending.release(self._fine_ns, closed_before, arriving)
-        fine = segment(slot, ts - ts % self._fine_ns, price, size)
+        fine = self._pending.release_bars(self._fine_ns, closed_before, arriving)
         by_interval = {self.intervals_ms[0]: (fine.bars, fine.code)}
         for ms, rollup_ in self._rollups.items():
             rows, slots = rollup_.fold(fine.code, fine.bars)

@@ -8,6 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ticksmith.store.bars import segment
 from ticksmith.store.pending import Pending
 
 FINE = 10
@@ -76,3 +77,42 @@ def test_releases_what_a_plain_scan_releases(ops: list[Op]) -> None:
         assert sorted(zip(pending.slot.tolist(), pending.ts.tolist(), strict=True)) == sorted(
             (t[0], t[1]) for t in model
         )
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=OPS, in_order=st.booleans())
+def test_release_bars_makes_the_bars_of_what_release_returns_bit_for_bit(
+    ops: list[Op], in_order: bool
+) -> None:
+    """`in_order`: ticks come in time order (the path that never sorts); otherwise
+    mostly not (the sorting path)."""
+    ticks, bars = Pending(), Pending()
+    for op, seed, values in ops:
+        rng = np.random.default_rng(seed)
+        if op == "add" and values:
+            slot = rng.integers(0, SLOTS, len(values)).astype(np.intp)
+            dense = [v % 60 for v in values]  # a few ticks per slot and bar: some out of order
+            ts = EPOCH + np.array(sorted(dense) if in_order else dense, np.int64)
+            price, size = rng.random(len(values)), rng.random(len(values)) * 1e3
+            for pending in (ticks, bars):
+                pending.add(slot, ts, price, size, FINE)
+        elif op == "release":
+            closed_before = EPOCH + rng.integers(0, 70, SLOTS + int(rng.integers(0, 3)))
+            k = len(values) // 3
+            late = np.array(sorted(values[:k]) if in_order else values[:k], np.int64)
+            arriving = (
+                rng.integers(0, SLOTS, k).astype(np.intp),
+                EPOCH + 300 + late,
+                rng.random(k),
+                rng.random(k),
+            )
+            slot, ts, price, size = ticks.release(FINE, closed_before, arriving if k else None)
+            want = segment(slot, ts - ts % FINE, price, size)
+            got = bars.release_bars(FINE, closed_before, arriving if k else None)
+            assert got.code.tolist() == want.code.tolist()
+            assert got.bars.tobytes() == want.bars.tobytes()
+        elif op == "drop":
+            for pending in (ticks, bars):
+                pending.drop_slots(np.array([seed % SLOTS], np.intp), FINE)
+        assert bars.slot.tolist() == ticks.slot.tolist()
+        assert bars.ts.tolist() == ticks.ts.tolist()
