@@ -180,8 +180,9 @@ class Store:
             np.minimum.at(first, batch.code, np.arange(len(batch), dtype=np.intp))
             for i in np.flatnonzero(found < 0).tolist():
                 code = int(present[i])
-                partition = int(batch.partition[first[code]])
-                found[i] = self._new_state(str(batch.names[code]), partition)
+                name, partition = str(batch.names[code]), int(batch.partition[first[code]])
+                known = self._table.get(name)  # named twice (chunks joined): one slot
+                found[i] = known.slot if known else self._new_state(name, partition)
         slot_of = np.full(len(batch.names), NO_SLOT, dtype=np.intp)
         slot_of[present] = found
         return slot_of[batch.code]

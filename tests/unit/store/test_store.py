@@ -85,6 +85,31 @@ def test_bars_equal_offline_recomputation_however_the_stream_is_batched(
     assert sum(len(bars_frame(store, s)) for s in store.symbols()) == len(expected)
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(2, 300),
+    symbols=st.integers(1, 6),
+    cuts=st.lists(st.integers(1, 299), min_size=1, max_size=4),
+)
+def test_a_batch_joined_from_chunks_that_name_a_new_symbol_twice_gives_the_same_bars(
+    seed: int, n: int, symbols: int, cuts: list[int]
+) -> None:
+    """A batch decoded in chunks (or of mixed formats) names a symbol once per chunk:
+    two codes for one name. Each symbol still gets one slot, and the bars are the
+    offline ones."""
+    ticks = make_ticks(seed, n, symbols)
+    edges = sorted({0, n, *(c for c in cuts if c < n)})
+    joined = TickBatch.concat([to_batch(ticks.iloc[lo:hi]) for lo, hi in itertools.pairwise(edges)])
+    store = Store([INTERVAL_MS], history_bars=10_000, ticks_per_symbol=64)
+    closed = store.apply(joined).bars_closed
+    expected = offline_bars(ticks, INTERVAL)
+    assert len(store) == ticks["symbol"].nunique()
+    assert closed == len(expected)
+    if len(expected):
+        assert_bars_equal(store_bars(store).loc[expected.index], expected)
+
+
 def test_a_tick_older_than_the_forming_bar_is_late_and_changes_nothing() -> None:
     store = Store([INTERVAL_MS], history_bars=100, ticks_per_symbol=8)
     store.apply(to_batch(make_ticks(1, 50, 1)))
