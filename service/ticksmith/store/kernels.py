@@ -3,9 +3,10 @@
 When bars close, the ticks of a whole bar of every closing symbol (a second of
 the feed, with 1 s bars) leave the reorder buffer and become bars at once. In
 numpy that is a dozen passes over those ticks (masks, compressions, one
-``reduceat`` per field); here it is one pass to take them out and one to
-aggregate them. Each function is compiled for its one signature when this
-module is imported (cached on disk), so no batch pays for a compilation.
+``reduceat`` per field); here it is one pass that takes them out and makes the
+bars (buffer_kernels.py, with the reorder buffer's other loop). Each function
+is compiled for its one signature when this module is imported (cached on
+disk), so no batch pays for a compilation.
 
 A bar's volume and notional are summed tick by tick in time order (a left
 fold): the same ticks give the same bits however they were batched.
@@ -27,7 +28,7 @@ os.environ.setdefault(
 import numba
 import numpy as np
 
-_JIT: dict[str, Any] = {"cache": True, "nogil": True, "nopython": True}
+JIT: dict[str, Any] = {"cache": True, "nogil": True, "nopython": True}
 T: Any = numba.types  # numba ships no types
 # arrays only read are typed read-only: those accept writable arrays too, and a
 # batch's columns may be views of a read-only buffer (np.frombuffer)
@@ -37,7 +38,7 @@ W_I1, W_L1, W_F1 = (T.Array(t, 1, "A") for t in (T.intp, T.int64, T.float64))
 W_L2, W_F2, W_B2 = (T.Array(t, 2, "C") for t in (T.int64, T.float64, T.int8))
 
 
-@numba.jit(T.Tuple((OUT_I1, T.boolean))(I1, L1), **_JIT)
+@numba.jit(T.Tuple((OUT_I1, T.boolean))(I1, L1), **JIT)
 def by_slot(slot, ts):  # type: ignore[no-untyped-def]
     """The stable order of ticks by slot (a counting sort), and whether each
     slot's ticks are then in time order."""
@@ -65,160 +66,8 @@ def by_slot(slot, ts):  # type: ignore[no-untyped-def]
 
 
 @numba.jit(
-    T.Tuple((OUT_I1, OUT_L1, OUT_F1, OUT_F1, T.boolean, T.intp))(
-        W_I1, W_L1, W_F1, W_F1, T.intp, T.int64, L1, W_L1, I1, L1, F1, F1
-    ),
-    **_JIT,
-)
-def release(  # type: ignore[no-untyped-def]
-    slot, ts, price, size, n, fine_ns, closed_before, earliest, a_slot, a_ts, a_price, a_size
-):
-    """Take out of the first `n` buffered ticks those whose bar starts before
-    ``closed_before[slot]``, add the `a_` (arriving) ticks after them, and return
-    them ordered by slot, stably (a counting sort), with whether each slot's ticks
-    are then in time order. The ticks kept move to the front of the buffer, in
-    order; their count is returned, and `earliest` (per slot) becomes their
-    earliest bar start. With `n` 0 the buffer and `earliest` are left as they are."""
-    m = len(a_slot)
-    r_slot = np.empty(n + m, np.intp)
-    r_ts = np.empty(n + m, np.int64)
-    r_price = np.empty(n + m, np.float64)
-    r_size = np.empty(n + m, np.float64)
-    if n:
-        earliest[:] = np.iinfo(np.int64).max
-    j = 0
-    k = 0
-    for i in range(n):
-        s = slot[i]
-        start = ts[i] - ts[i] % fine_ns
-        if start < closed_before[s]:
-            r_slot[j], r_ts[j], r_price[j], r_size[j] = s, ts[i], price[i], size[i]
-            j += 1
-        else:
-            slot[k], ts[k], price[k], size[k] = s, ts[i], price[i], size[i]
-            earliest[s] = min(earliest[s], start)
-            k += 1
-    for i in range(m):
-        r_slot[j], r_ts[j], r_price[j], r_size[j] = a_slot[i], a_ts[i], a_price[i], a_size[i]
-        j += 1
-    order, in_order = by_slot(r_slot[:j], r_ts[:j])
-    out_slot = np.empty(j, np.intp)
-    out_ts = np.empty(j, np.int64)
-    out_price = np.empty(j, np.float64)
-    out_size = np.empty(j, np.float64)
-    for i in range(j):
-        o = order[i]
-        out_slot[i], out_ts[i], out_price[i], out_size[i] = (
-            r_slot[o],
-            r_ts[o],
-            r_price[o],
-            r_size[o],
-        )
-    return out_slot, out_ts, out_price, out_size, in_order, k
-
-
-@numba.jit(
-    T.Tuple(
-        (T.boolean, OUT_I1, OUT_L1, OUT_F1, OUT_F1, OUT_I1, OUT_L1, *[OUT_F1] * 6, OUT_L1, T.intp)
-    )(W_I1, W_L1, W_F1, W_F1, T.intp, T.int64, L1, W_L1, I1, L1, F1, F1),
-    **_JIT,
-)
-def release_bars(  # type: ignore[no-untyped-def]
-    slot, ts, price, size, n, fine_ns, closed_before, earliest, a_slot, a_ts, a_price, a_size
-):
-    """``release``, then ``aggregate`` over what it returns, in one pass and without
-    sorting the ticks, when each slot's released ticks are in time order (the usual
-    case: they arrive so). Each tick is added to its slot's bar in arrival order,
-    which is then time order, so volume and notional get the same bits as
-    ``aggregate`` gives. Returns whether that held; the released ticks unsorted (for
-    the caller to sort and aggregate when it did not); the bars, grouped by slot (a
-    counting sort of the bars) and by start within a slot; and the count kept."""
-    m = len(a_slot)
-    r_slot = np.empty(n + m, np.intp)
-    r_ts = np.empty(n + m, np.int64)
-    r_price = np.empty(n + m, np.float64)
-    r_size = np.empty(n + m, np.float64)
-    upper = len(closed_before)
-    for i in range(m):
-        upper = max(upper, a_slot[i] + 1)
-    current = np.full(upper, -1, np.intp)  # per slot: its newest bar's row
-    code = np.empty(n + m, np.intp)
-    start_of = np.empty(n + m, np.int64)
-    last_ts = np.empty(n + m, np.int64)
-    fields = np.empty((6, n + m), np.float64)  # open, high, low, close, volume, notional
-    count = np.empty(n + m, np.int64)
-    if n:
-        earliest[:] = np.iinfo(np.int64).max
-    rows = 0
-    ordered = True
-    j = 0
-    k = 0
-    for i in range(n + m):
-        if i < n:
-            s, t, p, q = slot[i], ts[i], price[i], size[i]
-            start = t - t % fine_ns
-            if start >= closed_before[s]:  # not due: kept, in order, at the front
-                slot[k], ts[k], price[k], size[k] = s, t, p, q
-                earliest[s] = min(earliest[s], start)
-                k += 1
-                continue
-        else:
-            s, t, p, q = a_slot[i - n], a_ts[i - n], a_price[i - n], a_size[i - n]
-            start = t - t % fine_ns
-        r_slot[j], r_ts[j], r_price[j], r_size[j] = s, t, p, q
-        j += 1
-        if not ordered:
-            continue
-        r = current[s]
-        if r >= 0 and start == start_of[r]:
-            if t < last_ts[r]:
-                ordered = False
-                continue
-            fields[1, r] = max(fields[1, r], p)
-            fields[2, r] = min(fields[2, r], p)
-            fields[3, r] = p
-            fields[4, r] += q
-            fields[5, r] += p * q
-            count[r] += 1
-            last_ts[r] = t
-        elif r >= 0 and start < start_of[r]:
-            ordered = False
-        else:  # the slot's first bar here, or a later one
-            r = rows
-            rows += 1
-            current[s] = r
-            code[r], start_of[r], last_ts[r], count[r] = s, start, t, 1
-            fields[0, r], fields[1, r], fields[2, r], fields[3, r] = p, p, p, p
-            fields[4, r], fields[5, r] = q, p * q
-    if not ordered:
-        rows = 0
-    order = by_slot(code[:rows], start_of[:rows])[0]
-    out = np.empty((6, rows), np.float64)
-    for f in range(6):
-        for i in range(rows):
-            out[f, i] = fields[f, order[i]]
-    return (
-        ordered,
-        r_slot[:j],
-        r_ts[:j],
-        r_price[:j],
-        r_size[:j],
-        code[:rows][order],
-        start_of[:rows][order],
-        out[0],
-        out[1],
-        out[2],
-        out[3],
-        out[4],
-        out[5],
-        count[:rows][order],
-        k,
-    )
-
-
-@numba.jit(
     T.Tuple((OUT_I1, OUT_L1, *[OUT_F1] * 6, OUT_L1))(I1, L1, F1, F1),
-    **_JIT,
+    **JIT,
 )
 def aggregate(code, start, price, size):  # type: ignore[no-untyped-def]
     """Bars of ticks sorted by (code, bar start, time): per run of equal (code,
@@ -255,7 +104,7 @@ def aggregate(code, start, price, size):  # type: ignore[no-untyped-def]
     return out_code, out_start, open_, high, low, close, volume, notional, count
 
 
-@numba.jit(OUT_F1(I1, F1, F1), **_JIT)
+@numba.jit(OUT_F1(I1, F1, F1), **JIT)
 def left_sums(first, values, seed):  # type: ignore[no-untyped-def]
     """Per run (``values[first[r]:first[r + 1]]``): ``seed[r]`` plus its values,
     added left to right, as ``aggregate`` adds a bar's ticks (numpy's reductions
@@ -270,7 +119,7 @@ def left_sums(first, values, seed):  # type: ignore[no-untyped-def]
     return out
 
 
-@numba.jit(T.void(I1, I1, W_L1, W_L2, W_F2, W_F2, W_B2, L1, F1, F1, B1), **_JIT)
+@numba.jit(T.void(I1, I1, W_L1, W_L2, W_F2, W_F2, W_B2, L1, F1, F1, B1), **JIT)
 def scatter(  # type: ignore[no-untyped-def]
     row, at, total, ts2, price2, size2, side2, ts, price, size, side
 ):
@@ -289,7 +138,7 @@ def scatter(  # type: ignore[no-untyped-def]
     T.Tuple((OUT_I1, OUT_L1, T.Array(T.float64, 2, "C"), OUT_L1))(
         I1, L1, F1, F1, T.intp, T.float64, T.int64, W_L1, W_L1, T.Array(T.float64, 2, "A"), W_L1
     ),
-    **_JIT,
+    **JIT,
 )
 def activity(  # type: ignore[no-untyped-def]
     slot, ts, price, size, measure, threshold, anchor_ns, period, start, forming, count

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ticksmith.store.bars import Segments, segment, segments
-from ticksmith.store.kernels import release, release_bars
+from ticksmith.store.buffer_kernels import release, release_bars
 
 Ints = npt.NDArray[np.intp]
 I64 = npt.NDArray[np.int64]
