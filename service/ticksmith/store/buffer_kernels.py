@@ -1,6 +1,6 @@
-"""The reorder buffer's compiled loops (store/pending.py): take the ticks whose bar
-closed out of the buffer (``release``), and make them into bars in the same pass
-(``release_bars``). Typed and compiled as kernels.py says."""
+"""The reorder buffer's compiled loop (store/pending.py): take the ticks whose bar
+closed out of the buffer and make them into bars in the same pass. Typed and
+compiled as kernels.py says."""
 
 from __future__ import annotations
 
@@ -24,59 +24,6 @@ from ticksmith.store.kernels import (
 
 
 @numba.jit(
-    T.Tuple((OUT_I1, OUT_L1, OUT_F1, OUT_F1, T.boolean, T.intp))(
-        W_I1, W_L1, W_F1, W_F1, T.intp, T.int64, L1, W_L1, I1, L1, F1, F1
-    ),
-    **JIT,
-)
-def release(  # type: ignore[no-untyped-def]
-    slot, ts, price, size, n, fine_ns, closed_before, earliest, a_slot, a_ts, a_price, a_size
-):
-    """Take out of the first `n` buffered ticks those whose bar starts before
-    ``closed_before[slot]``, add the `a_` (arriving) ticks after them, and return
-    them ordered by slot, stably (a counting sort), with whether each slot's ticks
-    are then in time order. The ticks kept move to the front of the buffer, in
-    order; their count is returned, and `earliest` (per slot) becomes their
-    earliest bar start. With `n` 0 the buffer and `earliest` are left as they are."""
-    m = len(a_slot)
-    r_slot = np.empty(n + m, np.intp)
-    r_ts = np.empty(n + m, np.int64)
-    r_price = np.empty(n + m, np.float64)
-    r_size = np.empty(n + m, np.float64)
-    if n:
-        earliest[:] = np.iinfo(np.int64).max
-    j = 0
-    k = 0
-    for i in range(n):
-        s = slot[i]
-        start = ts[i] - ts[i] % fine_ns
-        if start < closed_before[s]:
-            r_slot[j], r_ts[j], r_price[j], r_size[j] = s, ts[i], price[i], size[i]
-            j += 1
-        else:
-            slot[k], ts[k], price[k], size[k] = s, ts[i], price[i], size[i]
-            earliest[s] = min(earliest[s], start)
-            k += 1
-    for i in range(m):
-        r_slot[j], r_ts[j], r_price[j], r_size[j] = a_slot[i], a_ts[i], a_price[i], a_size[i]
-        j += 1
-    order, in_order = by_slot(r_slot[:j], r_ts[:j])
-    out_slot = np.empty(j, np.intp)
-    out_ts = np.empty(j, np.int64)
-    out_price = np.empty(j, np.float64)
-    out_size = np.empty(j, np.float64)
-    for i in range(j):
-        o = order[i]
-        out_slot[i], out_ts[i], out_price[i], out_size[i] = (
-            r_slot[o],
-            r_ts[o],
-            r_price[o],
-            r_size[o],
-        )
-    return out_slot, out_ts, out_price, out_size, in_order, k
-
-
-@numba.jit(
     T.Tuple(
         (T.boolean, OUT_I1, OUT_L1, OUT_F1, OUT_F1, OUT_I1, OUT_L1, *[OUT_F1] * 6, OUT_L1, T.intp)
     )(W_I1, W_L1, W_F1, W_F1, T.intp, T.int64, L1, W_L1, I1, L1, F1, F1),
@@ -85,9 +32,14 @@ def release(  # type: ignore[no-untyped-def]
 def release_bars(  # type: ignore[no-untyped-def]
     slot, ts, price, size, n, fine_ns, closed_before, earliest, a_slot, a_ts, a_price, a_size
 ):
-    """``release``, then ``aggregate`` over what it returns, in one pass and without
-    sorting the ticks, when each slot's released ticks are in time order (the usual
-    case: they arrive so). Each tick is added to its slot's bar in arrival order,
+    """Take out of the first `n` buffered ticks those whose bar starts before
+    ``closed_before[slot]``, add the `a_` (arriving) ticks after them, and make
+    them into bars (as ``aggregate`` over them sorted by slot, bar start and time),
+    in one pass and without sorting the ticks, when each slot's are in time order
+    (the usual case: they arrive so). The ticks kept move to the front of the
+    buffer, in order; their count is returned, and `earliest` (per slot) becomes
+    their earliest bar start; with `n` 0 the buffer and `earliest` are left as
+    they are. Each tick is added to its slot's bar in arrival order,
     which is then time order, so volume and notional get the same bits as
     ``aggregate`` gives. Returns whether that held; the released ticks unsorted (for
     the caller to sort and aggregate when it did not); the bars, grouped by slot (a

@@ -2,8 +2,8 @@
 
 Ticks wait here, in arrival order, until their bar's end plus the allowed
 lateness is behind the symbol's watermark (its newest event time). Then they
-leave sorted by (slot, bar start, event time), so ticks that arrived out of
-order within the lateness land in the right bar, in time order.
+leave as bars, aggregated in (slot, bar start, event time) order, so ticks that
+arrived out of order within the lateness land in the right bar, in time order.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ticksmith.store.bars import Segments, segment, segments
-from ticksmith.store.buffer_kernels import release, release_bars
+from ticksmith.store.buffer_kernels import release_bars
 
 Ints = npt.NDArray[np.intp]
 I64 = npt.NDArray[np.int64]
@@ -70,42 +70,14 @@ class Pending:
         self._n += k
         np.minimum.at(self._earliest, slot, ts - ts % fine_ns)
 
-    def release(
-        self, fine_ns: int, closed_before: I64, arriving: Ticks | None = None
-    ) -> tuple[Ints, I64, F64, F64]:
-        """Remove and return the ticks whose finest bar starts before
-        `closed_before[slot]`, sorted by (slot, bar start, ts), stably. `arriving`
-        ticks (already closed, newer than every pending one) join the released
-        ones without passing through the buffer."""
-        slots = min(len(self._earliest), len(closed_before))  # slots past either hold none
-        due = bool(self._n) and bool((self._earliest[:slots] < closed_before[:slots]).any())
-        if not due and arriving is None:  # nothing due, nothing arriving
-            return self.slot[:0], self.ts[:0], self.price[:0], self.size[:0]
-        scanned = self._n if due else 0  # 0: the buffer is left as it is
-        slot, ts, price, size, in_order, kept = release(
-            self._slot,
-            self._ts,
-            self._price,
-            self._size,
-            scanned,
-            fine_ns,
-            _per_slot(closed_before, len(self._earliest)),
-            self._earliest,
-            *(_arriving(arriving) if arriving is not None else _empty()),
-        )
-        if due:
-            self._n = kept
-        if not in_order:  # out of time order within a slot
-            order = np.lexsort((ts, ts - ts % fine_ns, slot))
-            return slot[order], ts[order], price[order], size[order]
-        return slot, ts, price, size
-
     def release_bars(
         self, fine_ns: int, closed_before: I64, arriving: Ticks | None = None
     ) -> Segments:
-        """The bars of the ticks :meth:`release` would return (``segment`` of them,
-        bit for bit), made as the ticks are taken out when each slot's are in time
-        order; sorted and aggregated as before when not."""
+        """Remove the ticks whose finest bar starts before `closed_before[slot]` and
+        return the bars they make with the `arriving` ticks (already closed, newer
+        than every pending one, after them): ``segment`` of all of them sorted by
+        (slot, bar start, ts), stably. Made as the ticks are taken out when each
+        slot's are in time order; sorted and aggregated when not."""
         slots = min(len(self._earliest), len(closed_before))
         due = bool(self._n) and bool((self._earliest[:slots] < closed_before[:slots]).any())
         if not due and arriving is None:

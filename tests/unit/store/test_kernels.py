@@ -82,8 +82,10 @@ def test_read_only_columns_are_taken() -> None:
     assert by_slot(code, start)[0].tolist() == [0, 1, 2]
     pending = Pending()
     slot, ts = _read_only(np.array([1, 0], np.intp), np.array([3, 4], np.int64))
-    released = pending.release(10, np.array([10, 10], np.int64), (slot, ts, price[:2], size[:2]))
-    assert released[0].tolist() == [0, 1]
+    released = pending.release_bars(
+        10, np.array([10, 10], np.int64), (slot, ts, price[:2], size[:2])
+    )
+    assert released.code.tolist() == [0, 1]
     window = TickWindow(4, rows=2)
     side = _read_only(np.zeros(2, np.int8))[0]
     window.append(
