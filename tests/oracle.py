@@ -73,6 +73,12 @@ def offline_calendar_bars(
 def assert_bars_equal(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
     """OHLC, volume (integral sizes) and count bit for bit; VWAP, a ratio of float
     sums added in a different order, to 1e-12 relative."""
+    missing = expected.index.difference(actual.index)
+    extra = actual.index.difference(expected.index)
+    assert missing.empty and extra.empty, (
+        f"{len(missing)} bars missing, first {list(missing[:3])}; "
+        f"{len(extra)} not expected, first {list(extra[:3])}"
+    )
     assert list(actual.index) == list(expected.index)
     exact = [c for c in BAR_COLUMNS if c != "vwap"]
     pd.testing.assert_frame_equal(

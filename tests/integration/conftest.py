@@ -165,18 +165,30 @@ async def committed_offsets(admin: AIOKafkaAdminClient, group: str) -> dict[int,
 
 
 async def read_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 60.0) -> list:  # type: ignore[type-arg]
-    """Every record of `topic` from the beginning, waiting until `expected` arrived."""
+    """Every record of `topic` from the beginning: waiting until `expected` arrived,
+    then on to the end of every partition (a count alone would stop short when some
+    records came twice)."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
     await consumer.start()
     records: list = []  # type: ignore[type-arg]
     try:
         deadline = time.monotonic() + timeout_s
-        while len(records) < expected and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=200)
             records += [r for rs in batch.values() for r in rs]
+            if len(records) >= expected and await _at_end(consumer):
+                break
         return records
     finally:
         await consumer.stop()
+
+
+async def _at_end(consumer: AIOKafkaConsumer) -> bool:
+    assigned = list(consumer.assignment())
+    if not assigned:
+        return False
+    ends = await consumer.end_offsets(assigned)
+    return all([await consumer.position(tp) >= ends[tp] for tp in assigned])
 
 
 async def scrape(port: int) -> dict[str, float]:
