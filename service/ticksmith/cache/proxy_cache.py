@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ticksmith.bar import BarKey
-from ticksmith.cache.frames import GrowingFrame
+from ticksmith.cache.frames import GrowingFrame, Rows
 from ticksmith.indicators.closed import ClosedValues
 from ticksmith.metrics import Metrics
 
@@ -136,15 +136,16 @@ class ProxyCache:
         """Append a batch's closed bars and the worker's values to the frames held
         for them (alive: strongly held or pinned by a reader)."""
         ends = np.cumsum(closed.counts).tolist()
+        rows: Rows | None = None  # laid out once, when a frame is held
         for symbol, n, end in zip(closed.symbols, closed.counts.tolist(), ends, strict=True):
             key = Key(symbol, kind, interval_ms)
             entry = self._entries.get(key)
             frame = entry.ref() if entry is not None else None
             if frame is None or entry is None:
                 continue
-            frame.append(
-                closed.bars[end - n : end], {c: v[end - n : end] for c, v in closed.values.items()}
-            )
+            if rows is None or rows.columns != frame.columns:
+                rows = Rows.of(frame.columns, closed.bars, closed.values)
+            frame.append_rows(rows, end - n, end)
             grown, entry.nbytes = frame.nbytes - entry.nbytes, frame.nbytes
             if grown and key in self._strong:
                 self.strong_bytes += grown
