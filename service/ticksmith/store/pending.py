@@ -35,6 +35,7 @@ class Pending:
         self._price: F64 = np.empty(0, dtype=np.float64)
         self._size: F64 = np.empty(0, dtype=np.float64)
         self._earliest: I64 = np.empty(0, dtype=np.int64)  # per slot
+        self._released: Ticks = _empty()  # the kernel's room for the ticks it releases
 
     def __len__(self) -> int:
         return self._n
@@ -91,7 +92,8 @@ class Pending:
             fine_ns,
             _per_slot(closed_before, len(self._earliest)),
             self._earliest,
-            *(_arriving(arriving) if arriving is not None else _empty()),
+            *(came := _arriving(arriving) if arriving is not None else _empty()),
+            *self._room(self._n + len(came[0]) if due else len(came[0])),
         )
         if due:
             self._n = kept
@@ -100,6 +102,13 @@ class Pending:
         start = ts - ts % fine_ns
         order = np.lexsort((ts, start, slot))
         return segment(slot[order], start[order], price[order], size[order])
+
+    def _room(self, n: int) -> Ticks:
+        """Room for `n` released ticks, grown by doubling and kept for the next release."""
+        if n > len(self._released[0]):
+            size = max(n, 2 * len(self._released[0]))
+            self._released = tuple(np.empty(size, a.dtype) for a in self._released)  # type: ignore[assignment]
+        return self._released
 
     def drop_slots(self, slots: Ints, fine_ns: int) -> None:
         self._keep(~np.isin(self.slot, slots), fine_ns)
