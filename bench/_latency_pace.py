@@ -13,7 +13,7 @@ import json
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ SYMBOLS = 1_000
 INTERVAL_NS = 1_000_000_000  # bars.intervals_ms = [1000], the default
 NO_BAR = -1
 FILL_CHUNK = 20_000
+PREPARE_SAMPLE = 20_000  # ticks made and encoded to time the rest
 FILL_SPACING_NS = 10_000  # the backlog's event time: 10 µs apart, as bench/_broker.py fills
 PACE_EVERY_S = 0.005  # the paced producer sends what is due this often
 TIMEOUT_S = 180.0
@@ -59,6 +60,7 @@ class Sender:
         self._producer = producer
         self._topic = topic
         self._names = names
+        self._keys = [name.encode() for name in names]
         self._fmt = fmt
         self._partition = np.array([partition_of(s, PARTITIONS) for s in names])
 
@@ -66,22 +68,25 @@ class Sender:
         """Each tick's symbol as its index in `names`."""
         return np.asarray(pd.Categorical(ticks["symbol"], categories=self._names).codes, np.intp)
 
-    def encode(self, ticks: pd.DataFrame) -> list[tuple[bytes, bytes]]:
-        return encode_chunk(ticks, self._fmt)
+    def encode(self, ticks: pd.DataFrame) -> list[bytes]:
+        """The ticks' record values (the key is the symbol's name)."""
+        return [value for _, value in encode_chunk(ticks, self._fmt)]
 
     async def send(
-        self, records: list[tuple[bytes, bytes]], codes: Ints, stamp_ms: int
+        self, values: list[bytes], codes: Ints, stamp_ms: int
     ) -> list[asyncio.Future[Any]]:
         """Send the encoded ticks (`codes`: their symbols) with the record timestamp
         `stamp_ms`; a future per batch."""
         partitions = self._partition[codes]
         order = np.argsort(partitions, kind="stable")
         bounds = np.searchsorted(partitions[order], np.arange(PARTITIONS + 1))
+        symbol = codes.tolist()
         futures = []
         for p in range(PARTITIONS):
-            chosen = [records[i] for i in order[bounds[p] : bounds[p + 1]].tolist()]
+            chosen = order[bounds[p] : bounds[p + 1]].tolist()
             if chosen:
-                futures += await self._send_partition(p, chosen, stamp_ms)
+                records = [(self._keys[symbol[i]], values[i]) for i in chosen]
+                futures += await self._send_partition(p, records, stamp_ms)
         return futures
 
     async def _send_partition(
@@ -98,6 +103,38 @@ class Sender:
                 batch.append(key=key, value=value, timestamp=stamp_ms)
         futures.append(await self._producer.send_batch(batch, self._topic, partition=partition))
         return futures
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Every tick of a paced run, made and encoded before it starts (making and encoding
+    a tick costs the producer 2.4 us of CPU, three quarters of its work, which would take
+    a core's worth from the service under test at the higher levels): the market's ticks,
+    event time from `start_ns`."""
+
+    values: list[bytes]
+    codes: Ints
+    ts: I64
+    start_ns: int
+
+    @classmethod
+    def make(cls, sender: Sender, market_of: Callable[[int], Market], n: int) -> Prepared:
+        """`n` ticks of `market_of(start_ns)`, `start_ns` far enough ahead to make them
+        all by then (timed on a sample first)."""
+        sample = market_of(0).chunk(PREPARE_SAMPLE)
+        began = time.perf_counter()
+        sender.encode(sample), sender.codes(sample)
+        per_tick_s = (time.perf_counter() - began) / PREPARE_SAMPLE
+        start_ns = time.time_ns() + int((1.5 * per_tick_s * n + 1.0) * 1e9)
+        market = market_of(start_ns)
+        values: list[bytes] = []
+        codes, ts = [], []
+        for lo in range(0, n, FILL_CHUNK):
+            chunk = market.chunk(min(FILL_CHUNK, n - lo))
+            values += sender.encode(chunk)
+            codes.append(sender.codes(chunk))
+            ts.append(chunk["ts"].to_numpy(np.int64))
+        return cls(values, np.concatenate(codes), np.concatenate(ts), start_ns)
 
 
 def settled(futures: list[asyncio.Future[Any]]) -> list[asyncio.Future[Any]]:
@@ -133,8 +170,8 @@ async def fill_backlog(bootstrap: str, topic: str, fmt: Format, ticks: int) -> N
         sender, pending = Sender(producer, topic, names, fmt), list[asyncio.Future[Any]]()
         for lo in range(0, ticks, FILL_CHUNK):
             chunk = market.chunk(min(FILL_CHUNK, ticks - lo))
-            records, codes = sender.encode(chunk), sender.codes(chunk)
-            pending = settled(pending) + await sender.send(records, codes, now_ms())
+            values, codes = sender.encode(chunk), sender.codes(chunk)
+            pending = settled(pending) + await sender.send(values, codes, now_ms())
         await asyncio.gather(*pending)
     finally:
         await producer.stop()
@@ -196,35 +233,40 @@ class Paced:
 
 
 async def pace(spec: PaceSpec) -> None:
-    """Send `rate` ticks a second for `seconds`; print the start, then a summary, as JSON."""
+    """Send `rate` ticks a second for `seconds`, made and encoded before the start;
+    print the start, then a summary, as JSON."""
     names = symbol_names(SYMBOLS)
     producer = producer_for(spec.bootstrap)
     await producer.start()
     try:
         sender, closers = Sender(producer, spec.topic, names, spec.fmt), Closers(len(names))
         spacing_ns = round(1e9 / spec.rate)  # event time follows the wall clock
-        market = Market(names, seed=spec.seed, start_ns=time.time_ns(), spacing_ns=spacing_ns)
+
+        def market_of(start_ns: int) -> Market:
+            return Market(names, seed=spec.seed, start_ns=start_ns, spacing_ns=spacing_ns)
+
+        ticks = Prepared.make(sender, market_of, int(spec.seconds * spec.rate) + 1)
+        await asyncio.sleep(max(0.0, (ticks.start_ns - time.time_ns()) / 1e9))
         print(json.dumps({"started_ms": now_ms()}), flush=True)
         with service_gc():
-            paced = await _paced(sender, market, closers, spec)
+            paced = await _paced(sender, ticks, closers, spec)
     finally:
         await producer.stop()
     closers.save(Path(spec.closers))
     print(json.dumps(asdict(paced)), flush=True)
 
 
-async def _paced(sender: Sender, market: Market, closers: Closers, spec: PaceSpec) -> Paced:
+async def _paced(sender: Sender, ticks: Prepared, closers: Closers, spec: PaceSpec) -> Paced:
     started = time.monotonic()
     sent, gap, pending = 0, 0.0, list[asyncio.Future[Any]]()
     while (elapsed := time.monotonic() - started) < spec.seconds:
-        due = int(elapsed * spec.rate) - sent
+        due = min(int(elapsed * spec.rate), len(ticks.values)) - sent
         if due > 0:
             gap = max(gap, due / spec.rate)
-            chunk = market.chunk(due)
-            records, codes = sender.encode(chunk), sender.codes(chunk)
-            stamp = now_ms()  # the send: encoded, handed to the client
-            pending = settled(pending) + await sender.send(records, codes, stamp)
-            closers.add(codes, chunk["ts"].to_numpy(), stamp)
+            at = slice(sent, sent + due)
+            stamp = now_ms()  # the send: handed to the client
+            pending = settled(pending) + await sender.send(ticks.values[at], ticks.codes[at], stamp)
+            closers.add(ticks.codes[at], ticks.ts[at], stamp)
             sent += due
         await asyncio.sleep(PACE_EVERY_S)
     seconds = time.monotonic() - started
@@ -265,7 +307,7 @@ async def pacer(spec: PaceSpec, workdir: Path) -> AsyncIterator[Pacer]:
         )
         try:
             assert proc.stdout is not None
-            first = await asyncio.wait_for(proc.stdout.readline(), 60)
+            first = await asyncio.wait_for(proc.stdout.readline(), TIMEOUT_S)
             if not first:
                 raise RuntimeError(f"the producer did not start:\n{tail(log)}")
             yield Pacer(proc, int(json.loads(first)["started_ms"]), time.monotonic(), log)

@@ -58,7 +58,7 @@ class Pending:
 
     @property
     def nbytes(self) -> int:
-        arrays = (self._slot, self._ts, self._price, self._size, self._earliest)
+        arrays = (self._slot, self._ts, self._price, self._size, self._earliest, *self._released)
         return sum(int(a.nbytes) for a in arrays)
 
     def add(self, slot: Ints, ts: I64, price: F64, size: F64, fine_ns: int) -> None:
