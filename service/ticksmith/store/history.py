@@ -28,19 +28,25 @@ class RowHistory:
     def nbytes(self) -> int:
         return int(self._buf.nbytes)
 
-    def extend(self, rows: npt.NDArray[np.void]) -> npt.NDArray[np.void]:
+    def extend(
+        self, rows: npt.NDArray[np.void], raw: npt.NDArray[np.uint8] | None = None
+    ) -> npt.NDArray[np.void]:
         """Append `rows`; return the rows that no longer fit, oldest first (kept
-        rows pushed out, then any of `rows` too old to keep)."""
+        rows pushed out, then any of `rows` too old to keep). `raw`: the rows' bytes,
+        one row of them per row, when the caller has them (a view of many symbols'
+        rows at once costs less than one per symbol)."""
         added = len(rows)  # all count, even those too old to keep
         if not added:
             return rows
-        over = len(self) + added - self._capacity
+        held = min(self.total, self._capacity)
+        over = held + added - self._capacity
         evicted = rows[:0] if over <= 0 else self._evicted(over, rows)
-        rows = rows[-self._capacity :]
-        self._grow(len(self) + len(rows))
-        # copied as bytes: a structured copy goes field by field, several times slower
-        raw = np.ascontiguousarray(rows).view(np.uint8).reshape(len(rows), -1)
+        if added > self._capacity:
+            rows, raw = rows[-self._capacity :], None
         n = len(rows)
+        self._grow(held + n)
+        if raw is None:  # copied as bytes: a structured copy goes field by field, slower
+            raw = np.ascontiguousarray(rows).view(np.uint8).reshape(n, -1)
         start = self._next
         end = start + n
         size = len(self._buf)

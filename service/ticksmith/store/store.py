@@ -286,15 +286,15 @@ class Store:
         begins = rows["start_ns"] if begins is None else begins
         complete = begins >= self._clock.floor[slots]
         rows, slots = rows[complete], slots[complete]
-        kept: dict[str, Bars] = {}
-        evicted: dict[str, Bars] = {}
-        edges: list[int] = []
-        if len(slots):
-            edges = np.flatnonzero(np.r_[True, slots[1:] != slots[:-1], True]).tolist()
-        for lo, hi in itertools.pairwise(edges):
-            state = self._table.at(int(slots[lo]))
-            out = state.bars[key].extend(rows[lo:hi])
-            kept[state.symbol] = rows[lo:hi]
-            if len(out):
+        kept, evicted = dict[str, Bars](), dict[str, Bars]()
+        if not len(slots):
+            return kept, evicted, int((~complete).sum())
+        edges = np.flatnonzero(np.r_[True, slots[1:] != slots[:-1], True]).tolist()
+        raw = np.ascontiguousarray(rows).view(np.uint8).reshape(len(rows), -1)
+        at, firsts = self._table.at, slots[edges[:-1]].tolist()
+        for (lo, hi), slot in zip(itertools.pairwise(edges), firsts, strict=True):
+            state = at(slot)
+            kept[state.symbol] = mine = rows[lo:hi]
+            if len(out := state.bars[key].extend(mine, raw[lo:hi])):
                 evicted[state.symbol] = out
         return kept, evicted, int((~complete).sum())
