@@ -74,12 +74,13 @@ class GrowingFrame:
         """Rows for closed `bars` (oldest first) with the worker's `values` for them."""
         self.append_rows(Rows.of(self.columns, bars, values), 0, len(bars))
 
-    def append_rows(self, rows: Rows, lo: int, hi: int) -> None:
-        """Bars lo:hi of `rows` (made for these columns), oldest first."""
+    def append_rows(self, rows: Rows, lo: int, hi: int) -> int:
+        """Bars lo:hi of `rows` (made for these columns), oldest first; returns by
+        how many bytes the buffers grew."""
         n = hi - lo
         if not n:
-            return
-        self._make_room(n)
+            return 0
+        grown = self._make_room(n)
         at = slice(self._hi, self._hi + n)
         self._floats[:, at] = rows.floats[:, lo:hi]
         self._ints[:, at] = rows.ints[:, lo:hi]
@@ -87,6 +88,7 @@ class GrowingFrame:
         self.total += n
         self._lo = max(self._lo, self._hi - self.keep)
         self._snapshot = None
+        return grown
 
     def snapshot(self) -> pd.DataFrame:
         """The rows held now, as a DataFrame indexed by bar start (built once per
@@ -119,12 +121,14 @@ class GrowingFrame:
         index = start.tz_localize("UTC").rename(START_COLUMN)
         return pd.DataFrame(self._views(lo, hi), index=index, copy=False)
 
-    def _make_room(self, n: int) -> None:
+    def _make_room(self, n: int) -> int:
         """Room for `n` more rows at the end: the buffers double up to twice what is
-        kept, then the kept rows move to new buffers (never overwritten in place)."""
+        kept, then the kept rows move to new buffers (never overwritten in place).
+        Returns by how many bytes the buffers grew."""
         capacity = self._floats.shape[1]
         if self._hi + n <= capacity:
-            return
+            return 0
+        before = self.nbytes
         rows = max(self._hi - self._lo, 0)
         keep = min(rows, self.keep)
         size = max(capacity if rows < capacity // 2 else 2 * capacity, keep + n, 16)
@@ -136,6 +140,7 @@ class GrowingFrame:
         ints[:, :keep] = self._ints[:, lo : self._hi]
         self._floats, self._ints = floats, ints
         self._lo, self._hi = 0, keep
+        return self.nbytes - before
 
 
 def bars_to_frame(rows: Bars) -> pd.DataFrame:

@@ -143,12 +143,14 @@ class ProxyCache:
             frame = entry.ref() if entry is not None else None
             if frame is None or entry is None:
                 continue
-            if rows is None or rows.columns != frame.columns:
+            if rows is None or (
+                rows.columns is not frame.columns and rows.columns != frame.columns
+            ):
                 rows = Rows.of(frame.columns, closed.bars, closed.values)
-            frame.append_rows(rows, end - n, end)
-            grown, entry.nbytes = frame.nbytes - entry.nbytes, frame.nbytes
-            if grown and key in self._strong:
-                self.strong_bytes += grown
+            if grown := frame.append_rows(rows, end - n, end):
+                entry.nbytes += grown
+                if key in self._strong:
+                    self.strong_bytes += grown
         if self.strong_bytes > self.budget_bytes:
             self.evict_to(self.budget_bytes, reason="budget")
 
