@@ -125,7 +125,7 @@ class Prepared:
         began = time.perf_counter()
         sender.encode(sample), sender.codes(sample)
         per_tick_s = (time.perf_counter() - began) / PREPARE_SAMPLE
-        start_ns = time.time_ns() + int((1.5 * per_tick_s * n + 1.0) * 1e9)
+        start_ns = time.time_ns() + int((1.2 * per_tick_s * n + 0.5) * 1e9)
         market = market_of(start_ns)
         values: list[bytes] = []
         codes, ts = [], []
