@@ -9,11 +9,13 @@ ingest rate measured in the same run.
 2. Per level (fraction of that maximum), fresh topics and a fresh `ticksmith run`: a
    paced producer (another process: bench/_latency_pace.py) sends ticks at the rate, each
    record stamped with the wall clock when it is sent, event time following the wall
-   clock, so 1 s bars close all along. The output topic is `LogAppendTime`, so an output
-   record's timestamp is the broker's append time. After a warm-up, a window of
-   measurement: reads of `GET /v1/symbols/{symbol}/indicators?limit=100` at a steady rate
-   (random symbols), /metrics scraped at its start and end (event-loop lag), CPU of the
-   service, the producer and the broker.
+   clock, so 1 s bars close all along (the ticks are made and encoded before the level
+   starts, so the producer takes little of the cores the service needs). The output
+   topic is `LogAppendTime`, so an output record's timestamp is the broker's append time.
+   After a warm-up, a window of measurement: reads of
+   `GET /v1/symbols/{symbol}/indicators?limit=100` at a steady rate (random symbols),
+   /metrics scraped at its start and end (event-loop lag), CPU of the service, the
+   producer and the broker.
 3. A bar closes on the first tick of its symbol at or past its end (bars.lateness_ms and
    bars.quiet_close_ms are 0); the producer records, for each bar, that tick's send stamp.
    Each output record of a bar closed by a tick sent in the window gives one latency:
