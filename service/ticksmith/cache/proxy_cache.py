@@ -143,9 +143,7 @@ class ProxyCache:
             frame = entry.ref() if entry is not None else None
             if frame is None or entry is None:
                 continue
-            if rows is None or (
-                rows.columns is not frame.columns and rows.columns != frame.columns
-            ):
+            if rows is None or rows.columns != frame.columns:
                 rows = Rows.of(frame.columns, closed.bars, closed.values)
             if grown := frame.append_rows(rows, end - n, end):
                 entry.nbytes += grown

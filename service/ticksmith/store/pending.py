@@ -83,17 +83,19 @@ class Pending:
         due = bool(self._n) and bool((self._earliest[:slots] < closed_before[:slots]).any())
         if not due and arriving is None:
             return segment(self.slot[:0], self.ts[:0], self.price[:0], self.size[:0])
+        came = _arriving(arriving) if arriving is not None else _empty()
+        scanned = self._n if due else 0  # 0: the buffer is left as it is
         ordered, slot, ts, price, size, code, start, *fields, kept = release_bars(
             self._slot,
             self._ts,
             self._price,
             self._size,
-            self._n if due else 0,
+            scanned,
             fine_ns,
             _per_slot(closed_before, len(self._earliest)),
             self._earliest,
-            *(came := _arriving(arriving) if arriving is not None else _empty()),
-            *self._room(self._n + len(came[0]) if due else len(came[0])),
+            *came,
+            *self._room(scanned + len(came[0])),
         )
         if due:
             self._n = kept

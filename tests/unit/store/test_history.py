@@ -1,5 +1,7 @@
 """RowHistory against a list: after any appends, it holds the newest `capacity` rows
-in order, and each append returns exactly the rows it pushed out, oldest first."""
+in order, and each append returns exactly the rows it pushed out, oldest first;
+whether or not the caller hands it the rows' bytes (Store._keep does, a view of
+many symbols' rows at once)."""
 
 from __future__ import annotations
 
@@ -15,9 +17,10 @@ from ticksmith.store.history import RowHistory
     st.integers(1, 40),
     st.integers(1, 16),
     st.lists(st.integers(0, 50), max_size=30),
+    st.booleans(),
 )
 def test_a_history_keeps_the_newest_rows_and_returns_what_it_pushes_out(
-    capacity: int, initial: int, appends: list[int]
+    capacity: int, initial: int, appends: list[int], with_bytes: bool
 ) -> None:
     history = RowHistory(BAR_DTYPE, capacity, initial)
     model: list[int] = []
@@ -29,7 +32,8 @@ def test_a_history_keeps_the_newest_rows_and_returns_what_it_pushes_out(
         model += rows["start_ns"].tolist()
         pushed_out = model[: max(0, len(model) - capacity)]
         model = model[len(pushed_out) :]
-        assert history.extend(rows)["start_ns"].tolist() == pushed_out
+        raw = rows.view(np.uint8).reshape(n, BAR_DTYPE.itemsize) if with_bytes else None
+        assert history.extend(rows, raw)["start_ns"].tolist() == pushed_out
         assert history.to_array()["start_ns"].tolist() == model
         assert history.total == made
         assert len(history) == len(model)
