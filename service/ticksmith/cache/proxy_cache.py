@@ -83,6 +83,8 @@ class ProxyCache:
         self._sources = sources
         self._metrics = metrics
         self._entries: dict[Key, _Entry] = {}
+        # the growing frames' entries by (kind, interval) and symbol: what feed visits
+        self._fed: dict[tuple[str, BarKey], dict[str, _Entry]] = {}
         self._strong: OrderedDict[Key, Any] = OrderedDict()  # LRU order, oldest first
         self.strong_bytes = 0
 
@@ -134,12 +136,15 @@ class ProxyCache:
 
     def feed(self, kind: str, interval_ms: BarKey, closed: ClosedValues) -> None:
         """Append a batch's closed bars and the worker's values to the frames held
-        for them (alive: strongly held or pinned by a reader)."""
+        for them (alive: strongly held or pinned by a reader). Only symbols with a
+        frame cost more than a dictionary lookup."""
+        fed = self._fed.get((kind, interval_ms))
+        if not fed:
+            return
         ends = np.cumsum(closed.counts).tolist()
         rows: Rows | None = None  # laid out once, when a frame is held
         for symbol, n, end in zip(closed.symbols, closed.counts.tolist(), ends, strict=True):
-            key = Key(symbol, kind, interval_ms)
-            entry = self._entries.get(key)
+            entry = fed.get(symbol)
             frame = entry.ref() if entry is not None else None
             if frame is None or entry is None:
                 continue
@@ -147,7 +152,7 @@ class ProxyCache:
                 rows = Rows.of(frame.columns, closed.bars, closed.values)
             if grown := frame.append_rows(rows, end - n, end):
                 entry.nbytes += grown
-                if key in self._strong:
+                if Key(symbol, kind, interval_ms) in self._strong:
                     self.strong_bytes += grown
         if self.strong_bytes > self.budget_bytes:
             self.evict_to(self.budget_bytes, reason="budget")
@@ -181,7 +186,9 @@ class ProxyCache:
         self._metrics.cache_recomputes.labels(trigger).inc()
         self._metrics.cache_recompute_seconds.labels(trigger).observe(elapsed)
         nbytes = deep_nbytes(value)
-        self._entries[key] = _Entry(weakref.ref(value), version, nbytes)
+        self._entries[key] = entry = _Entry(weakref.ref(value), version, nbytes)
+        if isinstance(value, GrowingFrame):
+            self._fed.setdefault((key.kind, key.interval_ms), {})[key.symbol] = entry
         self._admit(key, value, nbytes)
         return value
 
@@ -193,5 +200,10 @@ class ProxyCache:
 
     def _forget(self, key: Key) -> None:
         entry = self._entries.pop(key, None)
-        if entry is not None and self._strong.pop(key, None) is not None:
+        if entry is None:
+            return
+        fed = self._fed.get((key.kind, key.interval_ms))
+        if fed is not None and fed.get(key.symbol) is entry:
+            del fed[key.symbol]
+        if self._strong.pop(key, None) is not None:
             self.strong_bytes -= entry.nbytes

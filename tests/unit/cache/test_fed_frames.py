@@ -177,6 +177,26 @@ def test_an_evicted_and_collected_frame_is_rebuilt_once_as_reclaimed() -> None:
     assert (world.recomputes("first"), world.recomputes("reclaimed")) == (1, 1)
 
 
+def test_a_dropped_symbols_frame_is_no_longer_fed_and_its_next_read_builds_anew() -> None:
+    """Revoked symbols leave the cache (drop_symbols): a reader still holding the old
+    frame keeps it as it was, the worker stops feeding it, and the next read builds
+    a new one (first) that is fed from then on."""
+    world = World(history=10_000)
+    world.close_bars(list(SYMBOLS), 5, seed=5)
+    key = Key("C", "indicators", 1_000)
+    with world.cache.pin_value(key) as old:
+        world.cache.drop_symbols({"C"})
+        held = old.total
+        world.close_bars(list(SYMBOLS), 3, seed=6)
+        assert old.total == held  # not fed once dropped
+    with world.cache.pin_value(key) as new:
+        assert new is not old
+        world.close_bars(list(SYMBOLS), 3, seed=7)
+        assert_published(world, "C", new.snapshot())  # the new frame is fed
+    assert world.recomputes("first") == 2
+    assert world.recomputes("stale") == world.recomputes("reclaimed") == 0
+
+
 def test_first_reads_and_rebuilds_far_past_the_history_equal_what_was_published() -> None:
     """86 bars closed per symbol, 8 kept: every recursive indicator resumes from
     the checkpoint, every windowed one reads its pushed-out bars."""
