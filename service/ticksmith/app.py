@@ -145,7 +145,7 @@ async def lifespan(settings: Settings, registry: CollectorRegistry) -> AsyncIter
             ingest.replay_lookback_records,
             ingest.replay_lookback_ms,
         ),
-        Settler(kafka.consumer, metrics),
+        Settler(kafka.consumer, metrics, commit_interval_ms=k.commit_interval_ms),
         metrics,
         fetch=FetchSettings(k.fetch_max_records, k.fetch_timeout_ms),
         quiet_close_ms=settings.bars.quiet_close_ms,

@@ -39,12 +39,10 @@ from pydantic_settings import (
 )
 
 from ticksmith.errors import ConfigError
-from ticksmith.kafka.settings import KafkaSettings
+from ticksmith.kafka.settings import KafkaSettings, NonNegative, Positive
 
 ENV_PREFIX = "TICKSMITH_"
 CONFIG_ENV = "TICKSMITH_CONFIG"
-Positive = Annotated[int, Field(gt=0)]
-NonNegative = Annotated[int, Field(ge=0)]
 PositiveFinite = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Port = Annotated[int, Field(ge=0, le=65535)]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -64,6 +64,22 @@ def test_a_bad_setting_stops_start_up_naming_it() -> None:
     assert "bars.history_bars" in proc.stderr and "TICKSMITH_BARS__HISTORY_BARS" in proc.stderr
 
 
+def test_the_commit_interval_may_be_zero_but_not_negative(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().kafka.commit_interval_ms == 100
+    monkeypatch.setenv("TICKSMITH_KAFKA__COMMIT_INTERVAL_MS", "0")  # a commit per batch
+    assert load_settings().kafka.commit_interval_ms == 0
+    monkeypatch.setenv("TICKSMITH_KAFKA__COMMIT_INTERVAL_MS", "-1")
+    with pytest.raises(ConfigError, match=r"setting kafka\.commit_interval_ms .*0"):
+        load_settings()
+
+
+def test_a_negative_commit_interval_stops_start_up_naming_it() -> None:
+    proc = start_up({"TICKSMITH_KAFKA__COMMIT_INTERVAL_MS": "-100"})
+    assert proc.returncode == 2
+    assert "kafka.commit_interval_ms" in proc.stderr
+    assert "TICKSMITH_KAFKA__COMMIT_INTERVAL_MS" in proc.stderr
+
+
 def test_intervals_must_be_multiples_of_the_finest(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TICKSMITH_BARS__INTERVALS_MS", "[1000, 60000, 1500]")
     with pytest.raises(ConfigError, match=r"setting bars\.intervals_ms .*multiple of the finest"):

@@ -33,6 +33,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from ticksmith.errors import TicksmithError
 
 Positive = Annotated[int, Field(gt=0)]
+NonNegative = Annotated[int, Field(ge=0)]
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
@@ -186,6 +187,7 @@ class KafkaSettings(_Section):
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     fetch_max_records: Positive = 20_000
     fetch_timeout_ms: Positive = 200
+    commit_interval_ms: NonNegative = 100  # 0: commit after every batch
     session_timeout_ms: Positive = 10_000
     output_topic: str = Field("indicators", min_length=1)
     topic_partitions: Positive = 4

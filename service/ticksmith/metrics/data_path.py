@@ -76,7 +76,10 @@ class Metrics:
             "aiokafka metadata tasks found ended and started again (issue 11's hang).",
             ["client"],
         )
-        self.commits = c("offset_commits", "Offset commits made after a batch's effects.")
+        self.commits = c(
+            "offset_commits",
+            "Offset commits made, each for the batches acknowledged since the last.",
+        )
         self.rebalances = c("rebalances", "Partition revocations seen by this member.")
         self.recovery_seconds = h(
             "recovery_seconds",

@@ -1,17 +1,19 @@
 """The consumer-group member: fetch a batch, apply its effects, settle it.
 
 Commit order (settle.py): decode → store updated → output records and dead
-letters acknowledged by the broker → offsets committed. A batch settles while
-the next one is fetched and applied; at most one is in flight. A crash replays
-from the last commit (at most two batches).
+letters acknowledged by the broker → offsets committed (at most every
+kafka.commit_interval_ms, one commit for every batch acknowledged since the
+last). Batches settle while the next ones are fetched and applied, up to
+settle.MAX_IN_FLIGHT at once. A crash replays from the last commit: the
+uncommitted tail.
 
 The rebalance listener only delegates: on assignment, replay.py plans where
 each partition starts and how much of it is warm-up, the member seeks there,
 and assignment.py keeps anything fetched before the seek out of the pipeline.
-On revocation, the batch in flight settles and the partitions' state is
-dropped, even when the settle failed. A failure in either listener (aiokafka
-would log and swallow it) or in a settle stops the member: :meth:`run` raises
-it, and the process exits non-zero.
+On revocation, the batches in flight settle, everything acknowledged is
+committed, and the partitions' state is dropped, even when the settle failed. A
+failure in either listener (aiokafka would log and swallow it) or in a settle
+stops the member: :meth:`run` raises it, and the process exits non-zero.
 """
 
 from __future__ import annotations

@@ -118,7 +118,7 @@ def member(consumer: FakeConsumer, effects: FakeEffects, forgotten: list[set[str
         consumer,
         cast(BatchEffects, effects),
         ReplayPlanner(consumer, "earliest", 50, 0),
-        Settler(consumer, metrics),
+        Settler(consumer, metrics, commit_interval_ms=0),
         metrics,
         fetch=FetchSettings(100, 1),
         on_revoked=forgotten.append,
