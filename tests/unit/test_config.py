@@ -80,6 +80,14 @@ def test_a_negative_commit_interval_stops_start_up_naming_it() -> None:
     assert "TICKSMITH_KAFKA__COMMIT_INTERVAL_MS" in proc.stderr
 
 
+def test_a_fetch_waits_a_few_ms_for_data_and_never_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    kafka = load_settings().kafka
+    assert (kafka.fetch_min_bytes, kafka.fetch_max_wait_ms) == (1_048_576, 3)
+    monkeypatch.setenv("TICKSMITH_KAFKA__FETCH_MAX_WAIT_MS", "0")  # would poll in a tight loop
+    with pytest.raises(ConfigError, match=r"setting kafka\.fetch_max_wait_ms .*0"):
+        load_settings()
+
+
 def test_intervals_must_be_multiples_of_the_finest(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TICKSMITH_BARS__INTERVALS_MS", "[1000, 60000, 1500]")
     with pytest.raises(ConfigError, match=r"setting bars\.intervals_ms .*multiple of the finest"):

@@ -116,6 +116,8 @@ def kafka_clients(k: KafkaSettings) -> KafkaClients:
             auto_offset_reset=k.auto_offset_reset,
             session_timeout_ms=k.session_timeout_ms,
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            fetch_min_bytes=k.fetch_min_bytes,
+            fetch_max_wait_ms=k.fetch_max_wait_ms,
         ),
         admin=AIOKafkaAdminClient(**common),
     )

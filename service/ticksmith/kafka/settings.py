@@ -187,6 +187,10 @@ class KafkaSettings(_Section):
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     fetch_max_records: Positive = 20_000
     fetch_timeout_ms: Positive = 200
+    # a fetch returns once this much is there, or after fetch_max_wait_ms: fewer,
+    # fuller fetches (each partition emptied by getmany() was fetched again at once)
+    fetch_min_bytes: Positive = 1_048_576
+    fetch_max_wait_ms: Positive = 3
     commit_interval_ms: NonNegative = 100  # 0: commit after every batch
     session_timeout_ms: Positive = 10_000
     output_topic: str = Field("indicators", min_length=1)
