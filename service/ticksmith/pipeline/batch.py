@@ -32,7 +32,9 @@ from ticksmith.output import Publisher
 from ticksmith.pipeline.assignment import Batch, Record
 from ticksmith.pipeline.indicator_worker import IndicatorWorker
 from ticksmith.pipeline.settle import Effects
-from ticksmith.store.store import ApplyResult, Store
+from ticksmith.store.result import ApplyResult
+from ticksmith.store.store import Store
+from ticksmith.store.tick_window import Wider
 from ticksmith.ticks import TickBatch
 
 Reject = tuple[Record, Reason, str]
@@ -103,11 +105,19 @@ class BatchEffects:
         for start in range(0, len(ticks), STEP_TICKS):
             await asyncio.sleep(0)  # timers, HTTP reads and heartbeats run here
             step = ticks.take(slice(start, start + STEP_TICKS))
+            if (widen := self.store.window_room(step)) is not None:
+                await self._widen(widen)
             result = self.store.apply(step)
             values = self.indicators.update(result.closed, result.evicted)
             self.feed(values)
             self._expire(result)
             yield step, result, values
+
+    async def _widen(self, widen: Callable[[], Wider | None]) -> None:
+        """Copy the tick window wider in a thread (every row: tens to hundreds of ms
+        at thousands of symbols, which held the loop when ``apply`` did it)."""
+        if (wider := await asyncio.to_thread(widen)) is not None:
+            self.store.adopt(wider)
 
     async def unreadable(self, records: list[Record]) -> Effects:
         """Dead-letter stand-ins for records that could not be parsed (unreadable.py)."""

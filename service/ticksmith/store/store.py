@@ -18,8 +18,8 @@ and is forgotten (``ApplyResult.expired``).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
@@ -31,31 +31,15 @@ from ticksmith.store.calendar import Calendar
 from ticksmith.store.forming import coarse_forming, fine_forming
 from ticksmith.store.groups import Groups
 from ticksmith.store.pending import Pending, Ticks
+from ticksmith.store.result import ApplyResult, Closed
 from ticksmith.store.rollup import Rollup
 from ticksmith.store.symbols import NO_SLOT, SymbolState, SymbolTable
-from ticksmith.store.tick_window import TickWindow
+from ticksmith.store.tick_window import TickWindow, Wider
 from ticksmith.store.watermarks import Watermarks
 from ticksmith.ticks import TickBatch
 
 Ints = npt.NDArray[np.intp]
 I64 = npt.NDArray[np.int64]
-Closed = dict[BarKey, dict[str, Bars]]  # interval_ms or label -> symbol -> closed bars
-
-
-@dataclass(frozen=True, slots=True)
-class ApplyResult:
-    """What a batch (or a wall-clock advance) did."""
-
-    late: TickBatch  # ticks refused: their bar had closed
-    refused: TickBatch  # ticks refused: their symbol is new and the store is full
-    closed: Closed = field(default_factory=dict)
-    evicted: Closed = field(default_factory=dict)  # bars pushed out of history, oldest first
-    partial_dropped: int = 0
-    expired: list[str] = field(default_factory=list)  # symbols forgotten after this batch
-
-    @property
-    def bars_closed(self) -> int:
-        return sum(len(rows) for by_symbol in self.closed.values() for rows in by_symbol.values())
 
 
 class Store:
@@ -167,6 +151,19 @@ class Store:
             partial_dropped=partial,
             expired=self._forget(expired),
         )
+
+    def window_room(self, batch: TickBatch) -> Callable[[], Wider | None] | None:
+        """None when the tick window has room for `batch`'s ticks; else the copy that
+        makes room (TickWindow.widened: run it off the event loop, then `adopt` it)."""
+        if self._ticks.full_width:
+            return None
+        found = self._table.lookup(batch.names)
+        held = np.where(found >= 0, self._ticks.total[np.maximum(found, 0)], 0)
+        needed = int((held + np.bincount(batch.code, minlength=len(found))).max())
+        return partial(self._ticks.widened, needed) if needed > self._ticks.width else None
+
+    def adopt(self, wider: Wider) -> None:
+        self._ticks.adopt(wider)
 
     def _slots(self, batch: TickBatch) -> Ints:
         """Each tick's slot; a symbol seen for the first time gets one, owned by the

@@ -15,6 +15,7 @@ symbol needs, up to ``window.ticks_per_symbol``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,17 @@ from ticksmith.store.groups import Groups
 from ticksmith.store.kernels import scatter
 
 Ints = npt.NDArray[np.intp]
+Columns = dict[str, npt.NDArray[Any]]
 COLUMNS = (("ts_ns", np.int64), ("price", np.float64), ("size", np.float64), ("side", np.int8))
+
+
+@dataclass(frozen=True)
+class Wider:
+    """The window's columns copied wider, and which state of the window they copy."""
+
+    columns: Columns
+    width: int
+    changes: int
 
 
 class TickWindow:
@@ -33,6 +44,7 @@ class TickWindow:
         self._width = min(width, capacity)
         self.total = np.zeros(rows, dtype=np.int64)  # ticks ever appended per slot
         self._cols = {name: np.empty((rows, self._width), dtype) for name, dtype in COLUMNS}
+        self._changes = 0  # appends, clears and growths: what a copy must not miss
 
     @property
     def nbytes(self) -> int:
@@ -43,6 +55,7 @@ class TickWindow:
         if rows <= have:
             return
         grown = max(rows, have + have // 2)
+        self._changes += 1
         self.total = np.concatenate((self.total, np.zeros(grown - have, np.int64)))
         for name, col in self._cols.items():
             wider = np.empty((grown, self._width), col.dtype)
@@ -51,6 +64,7 @@ class TickWindow:
 
     def clear(self, slots: Ints) -> None:
         self.total[slots] = 0
+        self._changes += 1
 
     def append(self, groups: Groups, columns: Mapping[str, npt.NDArray[Any]]) -> None:
         """Append ticks: `columns` per tick, `groups` their slots (arrival order kept
@@ -59,6 +73,7 @@ class TickWindow:
             return
         counts = groups.counts
         self._widen(int((self.total[groups.slots] + counts).max()))
+        self._changes += 1
         cols = self._cols
         scatter(
             np.repeat(groups.slots, counts),
@@ -75,12 +90,37 @@ class TickWindow:
         at = (np.arange(total - n, total)) % self._width
         return {name: col[slot, at] for name, col in self._cols.items()}
 
-    def _widen(self, needed: int) -> None:
-        if needed <= self._width or self._width == self.capacity:
-            return
+    @property
+    def width(self) -> int:
+        return self._width
+
+    @property
+    def full_width(self) -> bool:
+        """Every row is as wide as the capacity: the window never widens again."""
+        return self._width == self.capacity
+
+    def widened(self, needed: int) -> Wider | None:
+        """The columns copied `needed` ticks wide (at least doubling, up to the
+        capacity), or None when they are wide enough. Only reads the window, so it
+        may run in another thread while nothing appends (numpy copies without the
+        GIL): a copy of every row holds the event loop for tens of ms at thousands
+        of symbols. :meth:`adopt` puts the copy in place."""
+        if needed <= self._width or self.full_width:
+            return None
         width = min(self.capacity, max(needed, 2 * self._width))
+        wider = {}
         for name, col in self._cols.items():
-            wider = np.empty((len(col), width), col.dtype)
-            wider[:, : self._width] = col
-            self._cols[name] = wider
-        self._width = width
+            wider[name] = np.empty((len(col), width), col.dtype)
+            wider[name][:, : self._width] = col
+        return Wider(wider, width, self._changes)
+
+    def adopt(self, wider: Wider) -> None:
+        """A copy from :meth:`widened`, unless the window changed since it was made
+        (then the next append widens it anew)."""
+        if wider.changes == self._changes:
+            self._cols, self._width = wider.columns, wider.width
+            self._changes += 1
+
+    def _widen(self, needed: int) -> None:
+        if (wider := self.widened(needed)) is not None:
+            self.adopt(wider)

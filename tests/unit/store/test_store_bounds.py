@@ -18,7 +18,8 @@ from tests.unit.store.test_store import (
     store_bars,
     to_batch,
 )
-from ticksmith.store.store import ApplyResult, Store
+from ticksmith.store.result import ApplyResult
+from ticksmith.store.store import Store
 
 
 def run(store: Store, ticks: pd.DataFrame, edges: list[int]) -> tuple[list[ApplyResult], int]:
