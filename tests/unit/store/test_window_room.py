@@ -25,7 +25,8 @@ def test_widening_before_each_step_keeps_the_same_ticks(seed: int, cuts: list[in
     inline = Store([1], history_bars=50, ticks_per_symbol=256)
     ahead = Store([1], history_bars=50, ticks_per_symbol=256)
     widened = 0
-    for lo, hi in zip([0, *np.cumsum(cuts).tolist()], [*np.cumsum(cuts).tolist(), len(ticks)]):
+    ends = np.cumsum(cuts).tolist()
+    for lo, hi in zip([0, *ends], [*ends, len(ticks)], strict=True):
         batch = to_batch(ticks.iloc[lo:hi])
         if not len(batch):
             continue
