@@ -25,7 +25,7 @@ from ticksmith.store.kernels import (
 
 @numba.jit(
     T.Tuple((T.boolean, W_I1, W_L1, W_F1, W_F1, OUT_I1, OUT_L1, *[OUT_F1] * 6, OUT_L1, T.intp))(
-        W_I1, W_L1, W_F1, W_F1, T.intp, T.int64, L1, W_L1, I1, L1, F1, F1, W_I1, W_L1, W_F1, W_F1
+        W_I1, W_L1, W_F1, W_F1, T.intp, T.int64, L1, I1, I1, L1, F1, F1, W_I1, W_L1, W_F1, W_F1
     ),
     **JIT,
 )
@@ -37,7 +37,7 @@ def release_bars(  # type: ignore[no-untyped-def]
     n,
     fine_ns,
     closed_before,
-    earliest,
+    dead_until,
     a_slot,
     a_ts,
     a_price,
@@ -52,9 +52,9 @@ def release_bars(  # type: ignore[no-untyped-def]
     them into bars (as ``aggregate`` over them sorted by slot, bar start and time),
     in one pass and without sorting the ticks, when each slot's are in time order
     (the usual case: they arrive so). The ticks kept move to the front of the
-    buffer, in order; their count is returned, and `earliest` (per slot) becomes
-    their earliest bar start; with `n` 0 the buffer and `earliest` are left as
-    they are. Each tick is added to its slot's bar in arrival order,
+    buffer, in order, and their count is returned; with `n` 0 the buffer is left as
+    it is. A slot's ticks before position ``dead_until[slot]`` were released
+    already (running.py) and are dropped. Each tick is added to its slot's bar in arrival order,
     which is then time order, so volume and notional get the same bits as
     ``aggregate`` gives. Returns whether that held; the released ticks unsorted (for
     the caller to sort and aggregate when it did not); the bars, grouped by slot (a
@@ -72,8 +72,6 @@ def release_bars(  # type: ignore[no-untyped-def]
     last_ts = np.empty(n + m, np.int64)
     fields = np.empty((6, n + m), np.float64)  # open, high, low, close, volume, notional
     count = np.empty(n + m, np.int64)
-    if n:
-        earliest[:] = np.iinfo(np.int64).max
     rows = 0
     ordered = True
     j = 0
@@ -82,9 +80,10 @@ def release_bars(  # type: ignore[no-untyped-def]
         if i < n:
             s, t, p, q = slot[i], ts[i], price[i], size[i]
             start = t - t % fine_ns
+            if i < dead_until[s]:
+                continue
             if start >= closed_before[s]:  # not due: kept, in order, at the front
                 slot[k], ts[k], price[k], size[k] = s, t, p, q
-                earliest[s] = min(earliest[s], start)
                 k += 1
                 continue
         else:

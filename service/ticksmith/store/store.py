@@ -132,13 +132,15 @@ class Store:
         in_use = self._table.partition[: self._table.size]
         self._clock.close_quiet(in_use)
         expired = self._clock.expiring(in_use)
-        # ticks whose bar this very batch closed skip the reorder buffer
+        # ticks whose bar this very batch closed skip the reorder buffer; the others
+        # join it after the release, which so finds a slot's ticks all of one bar
+        # (its running bar, store/running.py)
         closed_before = self._clock.closed_before(self._clock.watermark)
         now = (ts - ts % self._fine_ns) < closed_before[slot]
-        later = ~now
-        self._pending.add(slot[later], ts[later], price[later], size[later], self._fine_ns)
         arriving = (slot[now], ts[now], price[now], size[now])
         closed, evicted, partial = self._release(closed_before, arriving)
+        later = ~now
+        self._pending.add(slot[later], ts[later], price[later], size[later], self._fine_ns)
         for label, (rows, slots) in self._activity.feed(slot, ts, price, size, expired).items():
             anchor = rows["start_ns"] - rows["start_ns"] % self._activity.anchor_ns
             closed[label], evicted[label], dropped = self._keep(label, rows, slots, anchor)

@@ -92,3 +92,45 @@ def test_releases_the_bars_of_what_a_plain_scan_releases(ops: list[Op], in_order
         assert list(zip(pending.slot.tolist(), pending.ts.tolist(), strict=True)) == [
             (t[0], t[1]) for t in model
         ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=OPS)
+def test_a_feed_in_time_order_releases_the_same_bars_from_running_bars(ops: list[Op]) -> None:
+    """The service's usual case, in the store's order: ticks in time order; a step
+    moves each slot's watermark to its newest tick, releases the bars that closed
+    (with the step's ticks of those bars), then buffers the rest. Releases then
+    come from the slots' running bars and leave the released ticks dead in the
+    buffer until it compacts; the bars, the ticks kept and a slot's provisional
+    ticks are those of a plain scan."""
+    pending, model, now = Pending(), list[Tick](), EPOCH
+    newest = np.full(SLOTS, EPOCH, np.int64)
+    for op, seed, values in ops:
+        rng = np.random.default_rng(seed)
+        if op != "drop":
+            ts = now + np.cumsum(np.array(values, np.int64) % 7)
+            slot = rng.integers(0, SLOTS, len(values)).astype(np.intp)
+            price, size = rng.random(len(values)), rng.random(len(values)) * 1e3
+            np.maximum.at(newest, slot, ts)
+            now = int(ts[-1]) if len(ts) else now
+            closed_before = newest - newest % FINE  # a slot's newest bar is its forming one
+            closed = ts - ts % FINE < closed_before[slot]
+            columns = (slot.tolist(), ts.tolist(), price.tolist(), size.tolist())
+            ticks = list(zip(*columns, strict=True))
+            came = [t for t, c in zip(ticks, closed.tolist(), strict=True) if c]
+            arriving = (slot[closed], ts[closed], price[closed], size[closed])
+            got = pending.release_bars(FINE, closed_before, arriving if came else None)
+            want, model = naive_release(model, closed_before, came)
+            assert got.bars.tobytes() == (bars_of(want).bars.tobytes() if want else b"")
+            assert got.code.tolist() == (bars_of(want).code.tolist() if want else [])
+            later = ~closed
+            pending.add(slot[later], ts[later], price[later], size[later], FINE)
+            model += [t for t, c in zip(ticks, closed.tolist(), strict=True) if not c]
+        else:
+            pending.drop_slots(np.array([seed % SLOTS], np.intp), FINE)
+            model = [t for t in model if t[0] != seed % SLOTS]
+        assert list(zip(pending.slot.tolist(), pending.ts.tolist(), strict=True)) == [
+            (t[0], t[1]) for t in model
+        ]
+        mine = seed % SLOTS
+        assert pending.of_slot(mine)[0].tolist() == [t[1] for t in model if t[0] == mine]
