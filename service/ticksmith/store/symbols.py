@@ -8,6 +8,7 @@ symbol costs O(1), with no index to rebuild.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import repeat
@@ -21,6 +22,15 @@ from ticksmith.store.history import RowHistory
 
 Ints = npt.NDArray[np.intp]
 NO_SLOT = -1
+INITIAL_ROWS = 16
+
+
+def initial_rows(symbol: str) -> int:
+    """A new symbol's history rows before it grows (by doubling): 16 to 31, by a
+    stable hash of its name. Symbols that start together then grow at different
+    bars: with one size for all, a boundary copied every history at once (bar 17,
+    33, ...: 2.3 -> 9.7 ms of the store's step at 1,000 symbols)."""
+    return INITIAL_ROWS + zlib.crc32(symbol.encode()) % INITIAL_ROWS
 
 
 @dataclass(slots=True)
@@ -84,7 +94,8 @@ class SymbolTable:
         if self.full:
             return NO_SLOT
         slot = self._free.pop() if self._free else self._new_slot()
-        bars: dict[BarKey, RowHistory] = {key: RowHistory(BAR_DTYPE, history) for key in keys}
+        rows = initial_rows(symbol)
+        bars = {key: RowHistory(BAR_DTYPE, history, rows) for key in keys}
         state = SymbolState(symbol=symbol, slot=slot, partition=partition, bars=bars)
         self._symbols[symbol] = state
         self._slot_of[symbol] = slot
