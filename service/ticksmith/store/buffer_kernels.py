@@ -138,3 +138,16 @@ def release_bars(  # type: ignore[no-untyped-def]
         count[:rows][order],
         k,
     )
+
+
+@numba.jit(T.intp(W_I1, W_L1, W_F1, W_F1, T.intp, I1), **JIT)
+def compact(slot, ts, price, size, n, dead_until):  # type: ignore[no-untyped-def]
+    """Move the first `n` buffered ticks that are not dead (a slot's ticks before
+    position ``dead_until[slot]`` are) to the front, in order; returns their count."""
+    k = 0
+    for i in range(n):
+        s = slot[i]
+        if i >= dead_until[s]:
+            slot[k], ts[k], price[k], size[k] = s, ts[i], price[i], size[i]
+            k += 1
+    return k

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ticksmith.store.bars import Segments, segment, segments
-from ticksmith.store.buffer_kernels import release_bars
+from ticksmith.store.buffer_kernels import compact, release_bars
 from ticksmith.store.running import NOTHING, fold_in, release_running
 
 Ints = npt.NDArray[np.intp]
@@ -157,22 +157,21 @@ class Pending:
         return self._released
 
     def drop_slots(self, slots: Ints, fine_ns: int) -> None:
-        self._compact(self._alive() & ~np.isin(self._slot[: self._n], slots))
         held = slots[slots < len(self._earliest)]
+        self._dead_until[held] = self._n  # all of their ticks
         self._earliest[held], self._live[held] = NOTHING, 0
+        self._compact()
 
-    def _compact(self, keep: npt.NDArray[np.bool_]) -> None:
-        """Keep only the ticks at the positions where `keep` (no dead one), in order."""
-        k = int(keep.sum())
-        for column in self._columns():
-            column[:k] = column[: self._n][keep]
-        self._n, self._dead = k, 0
+    def _compact(self) -> None:
+        """Drop the dead ticks, keeping the others in order."""
+        self._n = compact(*self._columns(), self._n, self._dead_until)
+        self._dead = 0
         self._dead_until[:] = 0
 
     def _reserve(self, n: int, slots: int) -> None:
         if n > len(self._ts) and 2 * self._dead >= self._n:
             adding = n - self._n
-            self._compact(self._alive())
+            self._compact()
             n = self._n + adding
         if n > len(self._ts):
             capacity = max(n, 2 * len(self._ts), 1024)
