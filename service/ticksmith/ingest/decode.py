@@ -84,12 +84,20 @@ def joined(parts: Sequence[tuple[Decoded, int]]) -> Decoded:
     rejected: list[Rejected] = []
     at = 0
     for part, n in parts:
-        rejected += [replace(r, index=r.index + at) for r in part.rejected]
+        rejected += shifted(part, at).rejected
         at += n
     if len(parts) == 1:
         return Decoded(parts[0][0].ticks, rejected)
     ticks = [part.ticks for part, _ in parts]
     return Decoded(TickBatch.concat(ticks) if ticks else TickBatch.empty(), rejected)
+
+
+def shifted(decoded: Decoded, at: int) -> Decoded:
+    """`decoded`, of records from index `at` of some records on, with its rejects
+    indexed in all of them."""
+    if not at or not decoded.rejected:
+        return decoded
+    return Decoded(decoded.ticks, [replace(r, index=r.index + at) for r in decoded.rejected])
 
 
 def _values(

@@ -5,8 +5,9 @@ Live records produce output records and dead letters, handed to the producer
 and returned as :class:`Effects` for the settler, which commits their offsets
 once the broker acknowledged them.
 
-A batch's ticks are applied in steps of at most STEP_TICKS, and the event loop
-runs between steps (``BatchEffects._steps``), so a large batch, or one that closes
+A live batch is decoded DECODE_RECORDS records at a time, each chunk applied
+before the next is decoded; its ticks are applied in steps of at most
+STEP_TICKS, and the event loop runs between steps (``BatchEffects._steps``), so a large batch, or one that closes
 the bars of thousands of symbols at once, does not hold the loop for its whole
 length. The member holds its lock for the whole batch, so a rebalance never lands
 between the steps.
@@ -25,7 +26,7 @@ from aiokafka import TopicPartition
 from ticksmith.config import IngestSettings
 from ticksmith.indicators.closed import ClosedByInterval
 from ticksmith.ingest.dead_letter import DeadLetters
-from ticksmith.ingest.decode import Decoded, Runs, decode, joined
+from ticksmith.ingest.decode import Decoded, Runs, decode, joined, shifted
 from ticksmith.ingest.reasons import Reason
 from ticksmith.metrics import Metrics
 from ticksmith.output import Publisher
@@ -71,18 +72,18 @@ class BatchEffects:
     async def live(self, batch: Batch, floors: set[TopicPartition]) -> Effects:
         """Apply a batch and hand its outputs and dead letters to the producer."""
         records = list(itertools.chain.from_iterable(batch.values()))
-        decoded = await self._decode_chunks(chunks(batch, DECODE_RECORDS))
-        self._set_floors(decoded.ticks, floors)
-        rejects: list[Reject] = [(records[x.index], x.reason, x.detail) for x in decoded.rejected]
+        rejects: list[Reject] = []
         acks: list[Awaitable[object]] = []
-        async for ticks, result, values in self._steps(decoded.ticks):
-            await asyncio.sleep(0)  # building the step's output records is as long again
-            published, outputs = await self.publisher.send(result.closed, values)
-            if published:
-                await let_the_sender_write()
-            acks.append(outputs)
-            rejects += self._left_out(records, result)
-            self._count(ticks, result, published)
+        async for decoded in self._live_chunks(batch, floors):
+            rejects += [(records[x.index], x.reason, x.detail) for x in decoded.rejected]
+            async for ticks, result, values in self._steps(decoded.ticks):
+                await asyncio.sleep(0)  # building the step's output records is as long again
+                published, outputs = await self.publisher.send(result.closed, values)
+                if published:
+                    await let_the_sender_write()
+                acks.append(outputs)
+                rejects += self._left_out(records, result)
+                self._count(ticks, result, published)
         dead = await self.dead_letters.enqueue(rejects)
         for tp, rs in batch.items():
             self.metrics.records_consumed.labels(str(tp.partition)).inc(len(rs))
@@ -93,6 +94,27 @@ class BatchEffects:
             offsets={tp: rs[-1].offset + 1 for tp, rs in batch.items()},
             written_s=min(written) / 1e3 if written else None,
         )
+
+    async def _live_chunks(
+        self, batch: Batch, floors: set[TopicPartition]
+    ) -> AsyncIterator[Decoded]:
+        """The batch decoded DECODE_RECORDS records at a time, each chunk applied
+        before the next is decoded, so the bars of a large batch's first ticks
+        (a backlog after a bar boundary's work) leave before the rest is decoded.
+        Rejects are indexed in the whole batch. A batch with a partition still
+        waiting for its floor (its earliest tick in the batch) is decoded at once."""
+        pieces = chunks(batch, DECODE_RECORDS)
+        if floors.intersection(batch):
+            decoded = await self._decode_chunks(pieces)
+            self._set_floors(decoded.ticks, floors)
+            yield decoded
+            return
+        at = 0
+        for records, runs in pieces:
+            if at:
+                await asyncio.sleep(0)
+            yield shifted(self._decode(records, runs), at)
+            at += len(records)
 
     async def _steps(
         self, ticks: TickBatch
