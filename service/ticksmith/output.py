@@ -15,7 +15,7 @@ import asyncio
 import functools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from itertools import islice, repeat, starmap
+from itertools import repeat, starmap
 from typing import Any
 
 import msgspec
@@ -164,10 +164,12 @@ def partitioned_records(
     out: dict[int, list[tuple[bytes, bytes]]] = {}
     for interval_ms in closed:
         at = values[interval_ms]
-        records = iter(closed_records(interval_ms, at, calendar))
-        for symbol, n in zip(at.symbols, at.counts.tolist(), strict=True):
-            pairs = zip(repeat(symbol.encode(), n), islice(records, n), strict=True)
-            out.setdefault(partition(symbol), []).extend(pairs)
+        counts = at.counts.tolist()
+        keys = _repeat_each([symbol.encode() for symbol in at.symbols], counts)
+        partitions = _repeat_each(list(map(partition, at.symbols)), counts)
+        pairs = zip(keys, closed_records(interval_ms, at, calendar), strict=True)
+        for p, pair in zip(partitions, pairs, strict=True):  # a loop per bar: half the cost
+            out.setdefault(p, []).append(pair)  # of one per symbol's zip, repeat and islice
     return out
 
 

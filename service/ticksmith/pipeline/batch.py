@@ -7,10 +7,10 @@ once the broker acknowledged them.
 
 A live batch is decoded DECODE_RECORDS records at a time, each chunk applied
 before the next is decoded; its ticks are applied in steps of at most
-STEP_TICKS, and the event loop runs between steps (``BatchEffects._steps``), so a large batch, or one that closes
-the bars of thousands of symbols at once, does not hold the loop for its whole
-length. The member holds its lock for the whole batch, so a rebalance never lands
-between the steps.
+STEP_TICKS, and the event loop runs between steps (``BatchEffects._steps``), so
+a large batch, or one that closes the bars of thousands of symbols at once, does
+not hold the loop for its whole length. The member holds its lock for the whole
+batch, so a rebalance never lands between the steps.
 """
 
 from __future__ import annotations

@@ -36,6 +36,8 @@ class RowHistory:
         one row of them per row, when the caller has them (a view of many symbols'
         rows at once costs less than one per symbol)."""
         added = len(rows)  # all count, even those too old to keep
+        if added == 1 and raw is not None and self.total < len(self._buf):
+            return self._put(rows, raw[0])  # one closed bar, room for it: every boundary
         if not added:
             return rows
         held = min(self.total, self._capacity)
@@ -59,6 +61,13 @@ class RowHistory:
         self._next = end % size
         self.total += added
         return evicted
+
+    def _put(self, rows: npt.NDArray[np.void], raw: npt.NDArray[np.uint8]) -> npt.NDArray[np.void]:
+        """Append one row to a ring that has room for it (nothing is pushed out)."""
+        self._raw[self._next] = raw
+        self._next = (self._next + 1) % len(self._buf)
+        self.total += 1
+        return rows[:0]
 
     def _evicted(self, over: int, rows: npt.NDArray[np.void]) -> npt.NDArray[np.void]:
         """The `over` rows that appending `rows` pushes out, oldest first: the oldest

@@ -16,7 +16,7 @@ from ticksmith.store.history import RowHistory
 @given(
     st.integers(1, 40),
     st.integers(1, 16),
-    st.lists(st.integers(0, 50), max_size=30),
+    st.lists(st.one_of(st.just(1), st.integers(0, 50)), max_size=40),  # 1: a bar a boundary
     st.booleans(),
 )
 def test_a_history_keeps_the_newest_rows_and_returns_what_it_pushes_out(

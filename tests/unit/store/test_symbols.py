@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ticksmith.store.bars import BAR_DTYPE
-from ticksmith.store.symbols import INITIAL_ROWS, SymbolTable, initial_rows
+from ticksmith.store.symbols import INITIAL_ROWS, SymbolTable
 
 
 def test_histories_of_symbols_that_start_together_grow_at_different_bars() -> None:
