@@ -16,7 +16,7 @@ import functools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import repeat, starmap
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import numpy as np
@@ -30,6 +30,7 @@ from ticksmith.store.bars import Bars, served
 from ticksmith.store.calendar import Calendar
 
 _EPOCH_UTC = Calendar()
+T = TypeVar("T")
 
 
 def _python(field: Field) -> Any:
@@ -149,7 +150,7 @@ def _activity_columns(bar_set: ActivitySet, closed: ClosedValues) -> list[list[A
     ]
 
 
-def _repeat_each(items: list[str], counts: list[int]) -> list[str]:
+def _repeat_each(items: list[T], counts: list[int]) -> list[T]:
     return [item for item, n in zip(items, counts, strict=True) for _ in range(n)]
 
 

@@ -79,14 +79,10 @@ def _done() -> asyncio.Future[None]:
 def effects(log: Log) -> BatchEffects:
     settings = Settings()
     metrics, store, worker, _ = build_parts(settings, CollectorRegistry())
+    publisher: Any = FakePublisher(log)
+    dead_letters: Any = FakeDeadLetters(log)
     effects = BatchEffects(
-        store,
-        worker,
-        FakePublisher(log),
-        FakeDeadLetters(log),
-        metrics,
-        settings.ingest,  # type: ignore[arg-type]
-        forget=lambda symbols: None,
+        store, worker, publisher, dead_letters, metrics, settings.ingest, forget=lambda _: None
     )
     decode = effects._decode
 
