@@ -91,7 +91,7 @@ class Pending:
         slots = min(len(self._earliest), len(closed_before))
         due = np.flatnonzero(self._earliest[:slots] < closed_before[:slots])
         if not len(due) and arriving is None:
-            return segment(self.slot[:0], self.ts[:0], self.price[:0], self.size[:0])
+            return segment(self._slot[:0], self._ts[:0], self._price[:0], self._size[:0])
         came = _arriving(arriving) if arriving is not None else _empty()
         done, code, start, *fields, released = release_running(
             due, *came, self._n, fine_ns, *self._state()
