@@ -42,11 +42,13 @@ bootstrap() {
 
 # Every node is formatted with the same cluster id, kept beside the nodes so a
 # restarted node (its storage already formatted) joins the same cluster.
+# Base64url of 16 random bytes, as Kafka's own, and like Kafka's never starting with
+# '-': kafka-storage would read it as an option (1 id in 64 failed to format).
 cluster_id() {
   mkdir -p "$dir"
-  if [ ! -s "$dir/cluster-id" ]; then
+  while [ ! -s "$dir/cluster-id" ] || [ "$(head -c 1 "$dir/cluster-id")" = "-" ]; do
     head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=' >"$dir/cluster-id"
-  fi
+  done
   cat "$dir/cluster-id"
 }
 
