@@ -29,6 +29,14 @@ import numba
 import numpy as np
 
 JIT: dict[str, Any] = {"cache": True, "nogil": True, "nopython": True}
+
+
+def compiled(signature: Any) -> Any:
+    """``numba.jit`` with JIT's options, for a kernel outside this module: importing
+    it from here sets numba's cache directory before numba is first imported."""
+    return numba.jit(signature, **JIT)
+
+
 T: Any = numba.types  # numba ships no types
 # arrays only read are typed read-only: those accept writable arrays too, and a
 # batch's columns may be views of a read-only buffer (np.frombuffer)

@@ -9,15 +9,69 @@ from ticksmith.indicators.columns import Bools, Floats, Ints, Rows
 from ticksmith.indicators.kernels.block_buffer import blocks
 from ticksmith.indicators.kernels.blocked import BlockedWindow, at, behind, positions, suffix_sums
 from ticksmith.indicators.kernels.rowstate import grown
+from ticksmith.store.kernels import T, compiled
+
+F2 = T.Array(T.float64, 2, "C")
+
+
+@compiled(
+    T.Array(T.float64, 1, "C")(
+        T.Array(T.intp, 1, "C", readonly=True),
+        T.Array(T.float64, 1, "C", readonly=True),
+        F2,
+        T.Array(T.int64, 1, "C"),
+        F2,
+        T.Array(T.float64, 1, "C"),
+    )
+)
+def window_sum_push(rows, x, values, count, suffix, prefix):  # type: ignore[no-untyped-def]
+    """Each of `rows` (unique) takes its input `x`: a row at column 0 first keeps
+    the suffix sums of the block it completed (``suffix_sums``: added from the
+    right end), the input goes to its column, and the window sum is the previous
+    block's suffix after that column plus the running prefix."""
+    width = values.shape[1]
+    out = np.empty(len(rows), np.float64)
+    for i in range(len(rows)):
+        r = rows[i]
+        col = count[r] % width
+        if col == 0:
+            acc = values[r, width - 1]
+            suffix[r, width - 1] = acc
+            for j in range(width - 2, -1, -1):
+                acc = acc + values[r, j]
+                suffix[r, j] = acc
+        values[r, col] = x[i]
+        count[r] += 1
+        running = x[i] if col == 0 else prefix[r] + x[i]
+        prefix[r] = running
+        out[i] = suffix[r, col + 1] + running
+    return out
 
 
 class WindowSum(BlockedWindow):
-    """Sum of each row's last `width` inputs (fewer while the first block fills)."""
+    """Sum of each row's last `width` inputs (fewer while the first block fills).
+    ``_close`` and ``_window`` are the numpy form of the compiled ``push``, which
+    the tests hold to it bit for bit."""
 
     def __init__(self, width: int, capacity: int) -> None:
         super().__init__(width, capacity)
         self._suffix = np.zeros((capacity, width + 1))
         self._prefix = np.zeros(capacity)
+
+    def push(self, rows: Rows, x: Floats) -> Floats:
+        """``BlockedWindow.push`` in one compiled call (the same additions in the same
+        order): a dozen numpy calls a push cost ~25 us whatever the rows, and SMA,
+        Bollinger Bands and VWAP (three) push one each at every step closing a bar."""
+        buffer = self._buffer
+        out: Floats = window_sum_push(
+            np.ascontiguousarray(rows, np.intp),
+            np.ascontiguousarray(x, np.float64),
+            buffer.values,
+            buffer.count,
+            self._suffix,
+            self._prefix,
+        )
+        return out
 
     def _close(self, rows: Rows, block: Floats) -> None:
         self._suffix[rows, :-1] = suffix_sums(block)

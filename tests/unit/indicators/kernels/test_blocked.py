@@ -111,3 +111,26 @@ def test_outlier_leaves_no_residue_in_sums() -> None:
     x = np.r_[np.full(25, 1.0), 1e15, np.full(80, 1.0)]
     sums = window_sums(x, 10)
     np.testing.assert_array_equal(sums[26 + 9 :], 10.0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 17), st.integers(0, 2**32 - 1), st.lists(values, min_size=1, max_size=8))
+def test_the_compiled_window_sum_push_equals_the_numpy_one(
+    width: int, seed: int, pushes: list[np.ndarray]
+) -> None:
+    """WindowSum.push (compiled) against BlockedWindow.push with WindowSum's numpy
+    _close and _window: outputs and state bit for bit, any unique rows in any order."""
+    rng = np.random.default_rng(seed)
+    compiled, reference = WindowSum(width, 8), WindowSum(width, 8)
+    phases = rng.integers(0, 100, 8)
+    for state in (compiled, reference):
+        state.reset(np.arange(8), phases)
+    for x in pushes:
+        for chunk in np.array_split(x, max(1, len(x) // 8 + 1)):
+            rows = rng.permutation(8)[: len(chunk)]
+            got = compiled.push(rows, chunk)
+            want = BlockedWindow.push(reference, rows, chunk)
+            assert got.tobytes() == want.tobytes()
+    for name in ("_suffix", "_prefix"):
+        assert getattr(compiled, name).tobytes() == getattr(reference, name).tobytes()
+    assert compiled._buffer.values.tobytes() == reference._buffer.values.tobytes()
