@@ -23,6 +23,65 @@ from ticksmith.store.kernels import (
 )
 
 
+@numba.jit(**JIT)
+def bar_rows(size):  # type: ignore[no-untyped-def]
+    """Room for `size` bars being made: code (slot), start, its newest tick's time,
+    fields (open, high, low, close, volume, notional) and count."""
+    return (
+        np.empty(size, np.intp),
+        np.empty(size, np.int64),
+        np.empty(size, np.int64),
+        np.empty((6, size), np.float64),
+        np.empty(size, np.int64),
+    )
+
+
+@numba.jit(**JIT)
+def open_bar(bars, r, s, start, t, p, q):  # type: ignore[no-untyped-def]
+    """Bar row `r` of slot `s` begins with the tick (time t, price p, size q)."""
+    code, start_of, newest, fields, count = bars
+    code[r], start_of[r], newest[r], count[r] = s, start, t, 1
+    fields[0, r], fields[1, r], fields[2, r], fields[3, r] = p, p, p, p
+    fields[4, r], fields[5, r] = q, p * q
+
+
+@numba.jit(**JIT)
+def add_to_bar(bars, r, t, p, q):  # type: ignore[no-untyped-def]
+    """The tick (time t, no older than the bar's newest) joins bar row `r`: volume and
+    notional are summed tick by tick, in this order."""
+    _, _, newest, fields, count = bars
+    fields[1, r] = max(fields[1, r], p)
+    fields[2, r] = min(fields[2, r], p)
+    fields[3, r] = p
+    fields[4, r] += q
+    fields[5, r] += p * q
+    count[r] += 1
+    newest[r] = t
+
+
+@numba.jit(**JIT)
+def grouped_by_slot(bars, rows):  # type: ignore[no-untyped-def]
+    """The first `rows` bars, grouped by slot (a counting sort, each slot's in row
+    order): code, start, the six fields and count, as separate arrays."""
+    code, start_of, _, fields, count = bars
+    order = by_slot(code[:rows], start_of[:rows])[0]
+    out = np.empty((6, rows), np.float64)
+    for f in range(6):
+        for i in range(rows):
+            out[f, i] = fields[f, order[i]]
+    return (
+        code[:rows][order],
+        start_of[:rows][order],
+        out[0],
+        out[1],
+        out[2],
+        out[3],
+        out[4],
+        out[5],
+        count[:rows][order],
+    )
+
+
 @numba.jit(
     T.Tuple((T.boolean, W_I1, W_L1, W_F1, W_F1, OUT_I1, OUT_L1, *[OUT_F1] * 6, OUT_L1, T.intp))(
         W_I1, W_L1, W_F1, W_F1, T.intp, T.int64, L1, I1, I1, L1, F1, F1, W_I1, W_L1, W_F1, W_F1
@@ -67,11 +126,8 @@ def release_bars(  # type: ignore[no-untyped-def]
     for i in range(m):
         upper = max(upper, a_slot[i] + 1)
     current = np.full(upper, -1, np.intp)  # per slot: its newest bar's row
-    code = np.empty(n + m, np.intp)
-    start_of = np.empty(n + m, np.int64)
-    last_ts = np.empty(n + m, np.int64)
-    fields = np.empty((6, n + m), np.float64)  # open, high, low, close, volume, notional
-    count = np.empty(n + m, np.int64)
+    bars = bar_rows(n + m)
+    start_of, newest = bars[1], bars[2]
     rows = 0
     ordered = True
     j = 0
@@ -95,47 +151,35 @@ def release_bars(  # type: ignore[no-untyped-def]
             continue
         r = current[s]
         if r >= 0 and start == start_of[r]:
-            if t < last_ts[r]:
+            if t < newest[r]:
                 ordered = False
                 continue
-            fields[1, r] = max(fields[1, r], p)
-            fields[2, r] = min(fields[2, r], p)
-            fields[3, r] = p
-            fields[4, r] += q
-            fields[5, r] += p * q
-            count[r] += 1
-            last_ts[r] = t
+            add_to_bar(bars, r, t, p, q)
         elif r >= 0 and start < start_of[r]:
             ordered = False
         else:  # the slot's first bar here, or a later one
             r = rows
             rows += 1
             current[s] = r
-            code[r], start_of[r], last_ts[r], count[r] = s, start, t, 1
-            fields[0, r], fields[1, r], fields[2, r], fields[3, r] = p, p, p, p
-            fields[4, r], fields[5, r] = q, p * q
+            open_bar(bars, r, s, start, t, p, q)
     if not ordered:
         rows = 0
-    order = by_slot(code[:rows], start_of[:rows])[0]
-    out = np.empty((6, rows), np.float64)
-    for f in range(6):
-        for i in range(rows):
-            out[f, i] = fields[f, order[i]]
+    slots, starts, o, h, low, c, v, notional, counts = grouped_by_slot(bars, rows)
     return (
         ordered,
         r_slot[:j],
         r_ts[:j],
         r_price[:j],
         r_size[:j],
-        code[:rows][order],
-        start_of[:rows][order],
-        out[0],
-        out[1],
-        out[2],
-        out[3],
-        out[4],
-        out[5],
-        count[:rows][order],
+        slots,
+        starts,
+        o,
+        h,
+        low,
+        c,
+        v,
+        notional,
+        counts,
         k,
     )
 

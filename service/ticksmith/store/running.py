@@ -25,7 +25,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ticksmith.store.kernels import F1, I1, JIT, L1, OUT_F1, OUT_I1, OUT_L1, W_I1, W_L1, T, by_slot
+from ticksmith.store.buffer_kernels import add_to_bar, bar_rows, grouped_by_slot, open_bar
+from ticksmith.store.kernels import F1, I1, JIT, L1, OUT_F1, OUT_I1, OUT_L1, W_I1, W_L1, T
 
 NOTHING = np.iinfo(np.int64).max  # the earliest bar start of a slot with no buffered tick
 W_B1 = T.Array(T.boolean, 1, "A")
@@ -100,11 +101,8 @@ def release_running(  # type: ignore[no-untyped-def]
     for i in range(m):
         upper = max(upper, a_slot[i] + 1)
     current = np.full(upper, -1, np.intp)  # per slot: its newest bar's row
-    code = np.empty(d + m, np.intp)
-    start_of = np.empty(d + m, np.int64)
-    newest = np.empty(d + m, np.int64)
-    fields = np.empty((6, d + m), np.float64)
-    count = np.empty(d + m, np.int64)
+    bars = bar_rows(d + m)
+    code, start_of, newest, fields, count = bars
     released = 0
     for r in range(d):
         s = due[r]
@@ -122,35 +120,14 @@ def release_running(  # type: ignore[no-untyped-def]
         if r >= 0 and (start < start_of[r] or (start == start_of[r] and t < newest[r])):
             return _refused()
         if r >= 0 and start == start_of[r]:
-            fields[1, r], fields[2, r], fields[3, r] = max(fields[1, r], p), min(fields[2, r], p), p
-            fields[4, r] += q
-            fields[5, r] += p * q
-            newest[r] = t
-            count[r] += 1
+            add_to_bar(bars, r, t, p, q)
         else:
             r = rows
             rows += 1
-            current[s], code[r], start_of[r], newest[r], count[r] = r, s, start, t, 1
-            fields[0, r], fields[1, r], fields[2, r], fields[3, r] = p, p, p, p
-            fields[4, r], fields[5, r] = q, p * q
+            current[s] = r
+            open_bar(bars, r, s, start, t, p, q)
     for r in range(d):
         s = due[r]
         earliest[s], live[s], dead_until[s] = NOTHING, 0, n
-    order = by_slot(code[:rows], start_of[:rows])[0]
-    out = np.empty((6, rows), np.float64)
-    for f in range(6):
-        for i in range(rows):
-            out[f, i] = fields[f, order[i]]
-    return (
-        True,
-        code[:rows][order],
-        start_of[:rows][order],
-        out[0],
-        out[1],
-        out[2],
-        out[3],
-        out[4],
-        out[5],
-        count[:rows][order],
-        released,
-    )
+    slots, starts, o, h, low, c, v, notional, counts = grouped_by_slot(bars, rows)
+    return True, slots, starts, o, h, low, c, v, notional, counts, released
