@@ -151,6 +151,8 @@ def _activity_columns(bar_set: ActivitySet, closed: ClosedValues) -> list[list[A
 
 
 def _repeat_each(items: list[T], counts: list[int]) -> list[T]:
+    if counts.count(1) == len(counts):  # one bar each, as a step usually closes
+        return items
     return [item for item, n in zip(items, counts, strict=True) for _ in range(n)]
 
 
@@ -187,6 +189,8 @@ def _shared_rows(kind: Any, columns: Iterable[Bools], n: int) -> Iterable[Any]:
     if not stacked:
         return repeat(kind(), n)
     flags = np.column_stack(stacked)
+    if flags.all():  # every indicator past its warm-up, as it soon is
+        return repeat(kind(*[True] * len(stacked)), n)
     packed = np.ascontiguousarray(np.packbits(flags, axis=1))
     rows = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
     _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)

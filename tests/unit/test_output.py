@@ -151,7 +151,7 @@ def random_values(
         counts,
         stack(by_symbol.values()),
         {c: floats(rng, n) for c in columns},
-        {label: rng.random(n) < rng.random() for label in labels},
+        {label: rng.random(n) < rng.choice([rng.random(), 1.0]) for label in labels},  # all ready
     )
 
 
@@ -163,7 +163,8 @@ def random_batch(
     keys: list[int | str] = [1000, 60_000, 3_600_000, 86_400_000, *ACTIVITY]
     for k in rng.choice(len(keys), rng.integers(1, 5), replace=False):
         names = rng.choice(200, rng.integers(1, 40), replace=False)
-        closed[keys[k]] = {f'S{i}."é\\': make(rng, int(rng.integers(1, 8))) for i in names}
+        most = rng.choice([1, 8])  # one bar a symbol, as a step usually closes, or several
+        closed[keys[k]] = {f'S{i}."é\\': make(rng, int(rng.integers(1, most + 1))) for i in names}
     values = {
         ms: random_values(rng, by_symbol, columns, labels) for ms, by_symbol in closed.items()
     }
