@@ -8,6 +8,7 @@ from collections.abc import Callable
 from fractions import Fraction
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -113,15 +114,27 @@ def test_outlier_leaves_no_residue_in_sums() -> None:
     np.testing.assert_array_equal(sums[26 + 9 :], 10.0)
 
 
+COMPILED = [
+    (WindowSum, ("_suffix", "_prefix")),
+    (WindowMoments, ("_s1", "_s2", "_s_shift", "_p1", "_p2", "_p_shift")),
+]
+
+
+@pytest.mark.parametrize(("kind", "arrays"), COMPILED, ids=["sum", "m2"])
 @settings(max_examples=100, deadline=None)
 @given(st.integers(1, 17), st.integers(0, 2**32 - 1), st.lists(values, min_size=1, max_size=8))
-def test_the_compiled_window_sum_push_equals_the_numpy_one(
-    width: int, seed: int, pushes: list[np.ndarray]
+def test_the_compiled_push_equals_the_numpy_one(
+    kind: type[BlockedWindow],
+    arrays: tuple[str, ...],
+    width: int,
+    seed: int,
+    pushes: list[np.ndarray],
 ) -> None:
-    """WindowSum.push (compiled) against BlockedWindow.push with WindowSum's numpy
-    _close and _window: outputs and state bit for bit, any unique rows in any order."""
+    """A compiled push (WindowSum, WindowMoments) against BlockedWindow.push with the
+    class's numpy _close and _window: outputs and state bit for bit, any unique rows
+    in any order."""
     rng = np.random.default_rng(seed)
-    compiled, reference = WindowSum(width, 8), WindowSum(width, 8)
+    compiled, reference = kind(width, 8), kind(width, 8)
     phases = rng.integers(0, 100, 8)
     for state in (compiled, reference):
         state.reset(np.arange(8), phases)
@@ -131,6 +144,6 @@ def test_the_compiled_window_sum_push_equals_the_numpy_one(
             got = compiled.push(rows, chunk)
             want = BlockedWindow.push(reference, rows, chunk)
             assert got.tobytes() == want.tobytes()
-    for name in ("_suffix", "_prefix"):
+    for name in arrays:
         assert getattr(compiled, name).tobytes() == getattr(reference, name).tobytes()
     assert compiled._buffer.values.tobytes() == reference._buffer.values.tobytes()
