@@ -136,8 +136,9 @@ class BatchEffects:
             yield step, result, values
 
     async def _widen(self, widen: Callable[[], Wider | None]) -> None:
-        """Copy the tick window wider in a thread (every row: tens to hundreds of ms
-        at thousands of symbols, which held the loop when ``apply`` did it)."""
+        """Copy the tick window wider, or with rows for the step's new symbols, in a
+        thread (every row: tens to hundreds of ms at thousands of symbols, which held
+        the loop when ``apply`` did it)."""
         if (wider := await asyncio.to_thread(widen)) is not None:
             self.store.adopt(wider)
 

@@ -155,14 +155,15 @@ class Store:
         )
 
     def window_room(self, batch: TickBatch) -> Callable[[], Wider | None] | None:
-        """None when the tick window has room for `batch`'s ticks; else the copy that
-        makes room (TickWindow.widened: run it off the event loop, then `adopt` it)."""
-        if self._ticks.full_width:
-            return None
-        found = self._table.lookup(batch.names)
-        held = np.where(found >= 0, self._ticks.total[np.maximum(found, 0)], 0)
+        """None when the tick window has room for `batch`'s ticks (width, a row per new
+        symbol); else the copy that makes room (TickWindow.widened): off the loop, then adopt."""
+        found, window = self._table.lookup(batch.names), self._ticks
+        rows = self._table.size_with(int((found < 0).sum()))
+        held = np.where(found >= 0, window.total[np.maximum(found, 0)], 0)
         needed = int((held + np.bincount(batch.code, minlength=len(found))).max())
-        return partial(self._ticks.widened, needed) if needed > self._ticks.width else None
+        if (needed <= window.width or window.full_width) and rows <= window.rows:
+            return None
+        return partial(window.widened, needed, rows)
 
     def adopt(self, wider: Wider) -> None:
         self._ticks.adopt(wider)

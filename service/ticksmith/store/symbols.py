@@ -79,6 +79,12 @@ class SymbolTable:
         """Slots ever handed out (used or free): the length per-slot arrays need."""
         return len(self._by_slot)
 
+    def size_with(self, new: int) -> int:
+        """What ``size`` would be after `new` more symbols (free slots first; none
+        past ``max_symbols``)."""
+        added = min(new - len(self._free), self.max_symbols - self.size)
+        return self.size + max(0, added)
+
     @property
     def full(self) -> bool:
         return len(self._symbols) >= self.max_symbols

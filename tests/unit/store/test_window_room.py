@@ -19,9 +19,15 @@ def kept(store: Store) -> dict[str, list[int]]:
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 10_000), cuts=st.lists(st.integers(1, 400), min_size=1, max_size=6))
-def test_widening_before_each_step_keeps_the_same_ticks(seed: int, cuts: list[int]) -> None:
-    ticks = make_ticks(seed, 1_200, 4)
+@given(
+    seed=st.integers(0, 10_000),
+    cuts=st.lists(st.integers(1, 400), min_size=1, max_size=6),
+    symbols=st.sampled_from([4, 150]),  # 150: more than the window's first 64 rows
+)
+def test_widening_before_each_step_keeps_the_same_ticks(
+    seed: int, cuts: list[int], symbols: int
+) -> None:
+    ticks = make_ticks(seed, 1_200, symbols)
     inline = Store([1], history_bars=50, ticks_per_symbol=256)
     ahead = Store([1], history_bars=50, ticks_per_symbol=256)
     widened = 0
@@ -40,7 +46,7 @@ def test_widening_before_each_step_keeps_the_same_ticks(seed: int, cuts: list[in
         ahead.apply(batch)
     newest = {s: t["ts"].tolist()[-256:] for s, t in ticks.groupby("symbol")}
     assert kept(ahead) == kept(inline) == newest
-    assert widened  # 1,200 ticks of 4 symbols outgrow the first width of 16
+    assert widened  # 1,200 ticks outgrow the first width of 16 (or 150 symbols 64 rows)
 
 
 def test_a_step_that_fits_needs_no_copy() -> None:
@@ -69,3 +75,21 @@ def test_a_copy_made_before_the_window_changed_is_not_put_in_place() -> None:
     assert window.width == 16
     append(0, 200)
     assert window.rows_of(0)["ts_ns"].tolist() == [100, 101, 102, 103, 200, 201, 202, 203]
+
+
+def test_new_symbols_at_full_width_get_their_rows_before_the_step() -> None:
+    """At full width, a step bringing more symbols than the window has rows gets a
+    copy with more rows from window_room (made off the loop), so apply copies none."""
+    store = Store([1], history_bars=50, ticks_per_symbol=16)
+    store.apply(to_batch(make_ticks(1, 400, 4)))  # 100 ticks a symbol: full width
+    newcomers = to_batch(make_ticks(2, 2_000, 200))  # S0-S199: 196 new, past 64 rows
+    widen = store.window_room(newcomers)
+    assert widen is not None
+    wider = widen()
+    assert wider is not None and wider.width == 16 and len(wider.total) >= 200
+    store.adopt(wider)
+    assert store.window_room(newcomers) is None
+    columns = store._ticks._cols
+    store.apply(newcomers)
+    assert store._ticks._cols is columns  # no copy on the loop
+    assert len(store.symbols()) == 200
