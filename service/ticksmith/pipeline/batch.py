@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from aiokafka import TopicPartition
@@ -35,7 +35,7 @@ from ticksmith.pipeline.indicator_worker import IndicatorWorker
 from ticksmith.pipeline.settle import Effects
 from ticksmith.store.result import ApplyResult
 from ticksmith.store.store import Store
-from ticksmith.store.tick_window import Wider
+from ticksmith.store.tick_window import Spare, Wider
 from ticksmith.ticks import TickBatch
 
 Reject = tuple[Record, Reason, str]
@@ -56,6 +56,7 @@ class BatchEffects:
     forget: Callable[[set[str]], None]  # symbols the store no longer holds
     # the worker's values, to the cache
     feed: Callable[[ClosedByInterval], None] = lambda values: None
+    _spare: asyncio.Future[Spare] | None = field(default=None, init=False)  # being made
 
     async def warm_up(self, records: list[Record], floors: set[TopicPartition]) -> None:
         n = DECODE_RECORDS
@@ -130,17 +131,30 @@ class BatchEffects:
             if (widen := self.store.window_room(step)) is not None:
                 await self._widen(widen)
             result = self.store.apply(step)
+            self._spare_ahead()
             values = self.indicators.update(result.closed, result.evicted)
             self.feed(values)
             self._expire(result)
             yield step, result, values
+
+    def _spare_ahead(self) -> None:
+        """Make the tick window's next widening's columns in a thread, ahead of it
+        (TickWindow.spare_wanted)."""
+        if self._spare is None and (shape := self.store.window.spare_wanted()) is not None:
+            self._spare = asyncio.ensure_future(asyncio.to_thread(Spare.made, shape))
+            self._spare.add_done_callback(self._keep_spare)
+
+    def _keep_spare(self, made: asyncio.Future[Spare]) -> None:
+        self._spare = None
+        if not made.cancelled() and made.exception() is None:
+            self.store.window.keep_spare(made.result())
 
     async def _widen(self, widen: Callable[[], Wider | None]) -> None:
         """Copy the tick window wider, or with rows for the step's new symbols, in a
         thread (every row: tens to hundreds of ms at thousands of symbols, which held
         the loop when ``apply`` did it)."""
         if (wider := await asyncio.to_thread(widen)) is not None:
-            self.store.adopt(wider)
+            self.store.window.adopt(wider)
 
     async def unreadable(self, records: list[Record]) -> Effects:
         """Dead-letter stand-ins for records that could not be parsed (unreadable.py)."""

@@ -9,10 +9,9 @@ late is decided in watermarks.py; bars in progress are read through forming.py.
 Activity bars (tick, volume, dollar: activity.py) are fed each step's accepted
 ticks in arrival order and kept beside the time bars, under their labels.
 
-Bounds: at most ``max_symbols`` symbols (a new one beyond that is refused: its
-ticks come back in ``ApplyResult.refused``), and a symbol with no tick of its own
-for ``symbol_idle_ms`` of its partition's event time closes its forming bars
-and is forgotten (``ApplyResult.expired``).
+Bounds: at most ``max_symbols`` symbols (a new one beyond that is refused: its ticks come
+back in ``ApplyResult.refused``), and a symbol with no tick of its own for ``symbol_idle_ms``
+of its partition's event time closes its forming bars and is forgotten (``ApplyResult.expired``).
 """
 
 from __future__ import annotations
@@ -165,8 +164,9 @@ class Store:
             return None
         return partial(window.widened, needed, rows)
 
-    def adopt(self, wider: Wider) -> None:
-        self._ticks.adopt(wider)
+    @property
+    def window(self) -> TickWindow:
+        return self._ticks
 
     def _slots(self, batch: TickBatch) -> Ints:
         """Each tick's slot; a symbol seen for the first time gets one, owned by the

@@ -27,6 +27,8 @@ from ticksmith.store.kernels import scatter
 Ints = npt.NDArray[np.intp]
 Columns = dict[str, npt.NDArray[Any]]
 COLUMNS = (("ts_ns", np.int64), ("price", np.float64), ("size", np.float64), ("side", np.int8))
+ROW_BYTES = sum(np.dtype(dtype).itemsize for _, dtype in COLUMNS)  # per tick
+SPARE_BYTES = 64 << 20  # the most memory made ready ahead of a widening
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,22 @@ class Wider:
     changes: int
 
 
+@dataclass(frozen=True)
+class Spare:
+    """Columns of a shape (rows, width), every page of them written once."""
+
+    shape: tuple[int, int]
+    columns: Columns
+
+    @classmethod
+    def made(cls, shape: tuple[int, int]) -> Spare:
+        """Run it in a thread: numpy writes the pages without holding the GIL."""
+        columns = {name: np.empty(shape, dtype) for name, dtype in COLUMNS}
+        for column in columns.values():
+            column.fill(0)
+        return cls(shape, columns)
+
+
 class TickWindow:
     def __init__(self, capacity: int, rows: int = 64, width: int = 16) -> None:
         self.capacity = capacity
@@ -47,10 +65,28 @@ class TickWindow:
         self.total = np.zeros(rows, dtype=np.int64)  # ticks ever appended per slot
         self._cols = {name: np.empty((rows, self._width), dtype) for name, dtype in COLUMNS}
         self._changes = 0  # appends, clears and growths: what a copy must not miss
+        self._spare: Spare | None = None  # the next widening's columns, made ahead
 
     @property
     def nbytes(self) -> int:
-        return int(self.total.nbytes + sum(c.nbytes for c in self._cols.values()))
+        spare = self._spare.columns.values() if self._spare is not None else ()
+        return int(self.total.nbytes + sum(c.nbytes for c in (*self._cols.values(), *spare)))
+
+    def spare_wanted(self) -> tuple[int, int] | None:
+        """The shape of the next widening's columns, when it is near (the busiest row
+        holds half the width) and its columns are not ready: to be made ahead
+        (``Spare.made``, in a thread) and kept (:meth:`keep_spare`), so the widening
+        copies into pages already written. Writing a page the first time can be slow
+        (~30 us on a VM whose host backs its memory lazily: ~200 ms for 1,000 symbols'
+        rows at 1,024 ticks, which the batch waited for). None past SPARE_BYTES."""
+        if self.full_width or 2 * int(self.total.max(initial=0)) < self._width:
+            return None
+        shape = (len(self.total), min(self.capacity, 2 * self._width))
+        ready = self._spare is not None and self._spare.shape == shape
+        return None if ready or shape[0] * shape[1] * ROW_BYTES > SPARE_BYTES else shape
+
+    def keep_spare(self, spare: Spare) -> None:
+        self._spare = spare
 
     def ensure_rows(self, rows: int) -> None:
         if (wider := self.widened(self._width, rows)) is not None:
@@ -112,9 +148,11 @@ class TickWindow:
         grown = have if rows <= have else max(rows, have + have // 2)
         total = np.zeros(grown, np.int64)
         total[:have] = self.total
+        spare, self._spare = self._spare, None  # of this shape, or of no more use
+        ready = spare.columns if spare is not None and spare.shape == (grown, width) else None
         wider = {}
         for name, col in self._cols.items():
-            wider[name] = np.empty((grown, width), col.dtype)
+            wider[name] = ready[name] if ready else np.empty((grown, width), col.dtype)
             wider[name][:have, : self._width] = col
         return Wider(wider, total, width, self._changes)
 

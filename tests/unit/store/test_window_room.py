@@ -39,7 +39,7 @@ def test_widening_before_each_step_keeps_the_same_ticks(
         if (widen := ahead.window_room(batch)) is not None:
             wider = widen()
             assert wider is not None
-            ahead.adopt(wider)
+            ahead.window.adopt(wider)
             assert ahead.window_room(batch) is None  # room made: apply copies nothing
             widened += 1
         inline.apply(batch)
@@ -87,7 +87,7 @@ def test_new_symbols_at_full_width_get_their_rows_before_the_step() -> None:
     assert widen is not None
     wider = widen()
     assert wider is not None and wider.width == 16 and len(wider.total) >= 200
-    store.adopt(wider)
+    store.window.adopt(wider)
     assert store.window_room(newcomers) is None
     columns = store._ticks._cols
     store.apply(newcomers)
