@@ -22,9 +22,9 @@ async def test_a_widening_copies_into_the_columns_made_ahead() -> None:
     await e.live({TP: records[:6_000]}, set())
     width = window.width
     assert 2 * int(window.total.max()) >= width  # the busiest row holds half of it
-    assert e._spare is not None
-    await e._spare
-    await asyncio.sleep(0)  # its callback keeps it
+    if e._spare is not None:  # still being made in its thread
+        await e._spare
+        await asyncio.sleep(0)  # its callback keeps it
     spare = window._spare
     assert spare is not None and spare.shape == (64, 2 * width)
     assert window.nbytes >= 64 * 3 * width * tick_window.ROW_BYTES  # the spare counts
