@@ -25,6 +25,12 @@ def floats(values: npt.ArrayLike) -> Floats:
     return np.ascontiguousarray(values, dtype=np.float64)
 
 
+def kernel_inputs(rows: Rows, x: npt.ArrayLike) -> tuple[Rows, Floats]:
+    """A push's rows and inputs as the compiled kernels take them: C-contiguous
+    intp and float64."""
+    return np.ascontiguousarray(rows, np.intp), floats(x)
+
+
 def stack(parts: Iterable[Bars]) -> Bars:
     """The store's bars (``BAR_DTYPE`` arrays, any strides) end to end, as one
     read-only array.

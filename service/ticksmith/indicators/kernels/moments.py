@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ticksmith.indicators.columns import Bools, Floats, Ints, Rows
+from ticksmith.indicators.columns import Bools, Floats, Ints, Rows, kernel_inputs
 from ticksmith.indicators.kernels.block_buffer import blocks
 from ticksmith.indicators.kernels.blocked import BlockedWindow, at, behind, positions, suffix_sums
 from ticksmith.indicators.kernels.rowstate import grown
@@ -122,8 +122,7 @@ class WindowMoments(BlockedWindow):
         ~40 us whatever the rows, at every step closing a bar (BBANDS, ``rvol``)."""
         buffer = self._buffer
         out: Floats = window_m2_push(
-            np.ascontiguousarray(rows, np.intp),
-            np.ascontiguousarray(x, np.float64),
+            *kernel_inputs(rows, x),
             buffer.values,
             buffer.count,
             self._s1,

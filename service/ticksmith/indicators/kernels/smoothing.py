@@ -18,7 +18,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from ticksmith.indicators.columns import Floats, Ints, Rows
+from ticksmith.indicators.columns import Floats, Ints, Rows, kernel_inputs
 from ticksmith.indicators.kernels.rowstate import grown
 from ticksmith.store.kernels import T, compiled
 
@@ -99,8 +99,7 @@ class Seeded:
         nine calls, and EMA, RSI (two), MACD (three) and ATR push at every step
         closing a bar."""
         out: Floats = seeded_push(
-            np.ascontiguousarray(rows, np.intp),
-            np.ascontiguousarray(x, np.float64),
+            *kernel_inputs(rows, x),
             self._value,
             self._count,
             self._period,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ticksmith.indicators.columns import Bools, Floats, Ints, Rows
+from ticksmith.indicators.columns import Bools, Floats, Ints, Rows, kernel_inputs
 from ticksmith.indicators.kernels.block_buffer import blocks
 from ticksmith.indicators.kernels.blocked import BlockedWindow, at, behind, positions, suffix_sums
 from ticksmith.indicators.kernels.rowstate import grown
@@ -64,8 +64,7 @@ class WindowSum(BlockedWindow):
         Bollinger Bands and VWAP (three) push one each at every step closing a bar."""
         buffer = self._buffer
         out: Floats = window_sum_push(
-            np.ascontiguousarray(rows, np.intp),
-            np.ascontiguousarray(x, np.float64),
+            *kernel_inputs(rows, x),
             buffer.values,
             buffer.count,
             self._suffix,
