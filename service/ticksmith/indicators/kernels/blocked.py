@@ -18,10 +18,12 @@ order) along a block, over the block buffer in the incremental path and over
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from ticksmith.indicators.columns import Bools, Floats, Ints, Rows
+from ticksmith.indicators.columns import Bools, Floats, Ints, Rows, kernel_inputs
 from ticksmith.indicators.kernels.block_buffer import BlockBuffer
 
 
@@ -64,6 +66,14 @@ class BlockedWindow(ABC):
             self._close(done, self._buffer.values[done])
         self._buffer.write(rows, col, x)
         return self._window(rows, x, col, start, rows * (self.width + 1) + col + 1)
+
+    def _compiled(
+        self, kernel: Callable[..., Floats], rows: Rows, x: Floats, *state: Any
+    ) -> Floats:
+        """``push`` by a compiled `kernel` taking the rows, the inputs, the block
+        buffer and then `state` (the subclass's arrays)."""
+        buffer = self._buffer
+        return kernel(*kernel_inputs(rows, x), buffer.values, buffer.count, *state)
 
     @abstractmethod
     def _close(self, rows: Rows, block: Floats) -> None:
