@@ -81,12 +81,17 @@ class TickWindow:
         rows at 1,024 ticks, which the batch waited for). None past SPARE_BYTES."""
         if self.full_width or 2 * int(self.total.max(initial=0)) < self._width:
             return None
-        shape = (len(self.total), min(self.capacity, 2 * self._width))
+        shape = self._next_shape()
         ready = self._spare is not None and self._spare.shape == shape
         return None if ready or shape[0] * shape[1] * ROW_BYTES > SPARE_BYTES else shape
 
     def keep_spare(self, spare: Spare) -> None:
-        self._spare = spare
+        """Keep `spare` if it still fits the next widening (the window may have
+        widened, or grown rows, while it was made)."""
+        self._spare = spare if spare.shape == self._next_shape() else None
+
+    def _next_shape(self) -> tuple[int, int]:
+        return len(self.total), min(self.capacity, 2 * self._width)
 
     def ensure_rows(self, rows: int) -> None:
         if (wider := self.widened(self._width, rows)) is not None:
